@@ -1,0 +1,186 @@
+"""Typed, versioned, immutable records: the only shapes that cross a topic.
+
+Input (produced by feeds):      NewsArticle on ``news.raw``, SocialPost on ``social.raw``.
+Internal / output (ours):       Document on ``docs``, ScoredMention on ``scored`` (one per
+                                document x ticker, key = ticker), RiskUpdate on ``risk``
+                                (key = ticker).
+
+Every record carries ``schema_version``; a record with an unknown version is dead-lettered at
+ingest. JSON Schemas for producers and subscribers are exported by :func:`export_schemas`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+Sentiment = Literal["negative", "neutral", "positive"]
+DocumentKind = Literal["news", "social"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+    def to_json_bytes(self) -> bytes:
+        return self.model_dump_json().encode("utf-8")
+
+
+# ---- input contracts -----------------------------------------------------------------
+
+
+class NewsArticle(_Record):
+    """A news wire article (topic ``news.raw``)."""
+
+    schema_version: Literal[1] = Field(description="Contract version; only 1 is accepted.")
+    id: str = Field(min_length=1, max_length=256, description="Publisher's article id.")
+    source: str = Field(min_length=1, max_length=128, description="Wire or publisher name.")
+    published_at: AwareDatetime = Field(description="Publication time, ISO 8601 with zone.")
+    headline: str = Field(description="Headline; must not be blank.")
+    body: str | None = Field(default=None, description="Article body, optional.")
+    url: str = Field(min_length=1, max_length=2048, description="Canonical URL.")
+    tickers: list[str] = Field(default_factory=list, description="Optional ticker hints.")
+    language: str = Field(default="en", min_length=2, max_length=8, description="ISO 639-1.")
+
+
+class Author(_Record):
+    id: str = Field(min_length=1, max_length=256)
+    followers: int = Field(ge=0)
+    verified: bool = False
+
+
+class Engagement(_Record):
+    likes: int = Field(default=0, ge=0)
+    reposts: int = Field(default=0, ge=0)
+    replies: int = Field(default=0, ge=0)
+
+
+class SocialPost(_Record):
+    """A social media post (topic ``social.raw``)."""
+
+    schema_version: Literal[1] = Field(description="Contract version; only 1 is accepted.")
+    id: str = Field(min_length=1, max_length=256, description="Platform's post id.")
+    platform: str = Field(min_length=1, max_length=64, description="e.g. x, stocktwits, reddit.")
+    created_at: AwareDatetime = Field(description="Post time, ISO 8601 with zone.")
+    text: str = Field(description="Post text; must not be blank.")
+    author: Author
+    engagement: Engagement = Field(default_factory=Engagement)
+    tickers: list[str] = Field(default_factory=list, description="Optional ticker hints.")
+    language: str = Field(default="en", min_length=2, max_length=8)
+
+
+# ---- internal / output contracts ------------------------------------------------------
+
+
+class Novelty(_Record):
+    """Whether a document is fresh evidence or a (near-)repeat of a recent one."""
+
+    duplicate_of: str | None = Field(default=None, description="doc_id of the original.")
+    kind: Literal["fresh", "exact", "near"] = "fresh"
+    similarity: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class Document(_Record):
+    """A validated, normalised text (topic ``docs``, key = doc_id)."""
+
+    schema_version: Literal[1] = 1
+    doc_id: str = Field(description="Globally unique: '<kind>:<source>:<id>'.")
+    kind: DocumentKind
+    source: str = Field(description="News source or social platform.")
+    published_at: AwareDatetime
+    text: str = Field(description="What the model reads (headline + body, or the post).")
+    excerpt: str = Field(description="Headline or the first 200 characters of the post.")
+    url: str | None = None
+    ticker_hints: list[str] = Field(default_factory=list)
+    followers: int = 0
+    verified: bool = False
+    engagement: Engagement = Field(default_factory=Engagement)
+    novelty: Novelty = Field(default_factory=Novelty)
+    ingested_at: AwareDatetime
+
+
+class ScoredMention(_Record):
+    """One document x ticker, scored (topic ``scored``, key = ticker)."""
+
+    schema_version: Literal[1] = 1
+    doc_id: str
+    ticker: str
+    kind: DocumentKind
+    source: str
+    published_at: AwareDatetime
+    excerpt: str
+    url: str | None = None
+    sentiment: Sentiment
+    probabilities: dict[Sentiment, float] = Field(description="negative/neutral/positive.")
+    confidence: float = Field(ge=0.0, le=1.0, description="Max probability.")
+    relevance: float = Field(ge=0.0, le=1.0, description="1 = subject of the text.")
+    relevance_kind: Literal["subject", "mention"]
+    link_confidence: float = Field(ge=0.0, le=1.0, description="Ticker link confidence.")
+    followers: int = 0
+    verified: bool = False
+    engagement: Engagement = Field(default_factory=Engagement)
+    novelty: Novelty = Field(default_factory=Novelty)
+    model_version: str
+    scored_at: AwareDatetime
+
+
+class ContributingDocument(_Record):
+    doc_id: str
+    source: str
+    kind: DocumentKind
+    excerpt: str
+    sentiment: Sentiment
+    weight: float
+    url: str | None = None
+
+
+class RiskUpdate(_Record):
+    """Per-ticker risk after one scored mention (topic ``risk``, key = ticker)."""
+
+    schema_version: Literal[1] = 1
+    ticker: str
+    as_of: AwareDatetime
+    score: float = Field(ge=0.0, le=100.0, description="Risk 0-100, higher = more risk.")
+    components: dict[str, float] = Field(description="Named inputs of the score.")
+    sentiment: dict[str, float] = Field(description="Decayed sentiment per horizon, -1..1.")
+    volume: dict[str, float] = Field(description="Decayed mention volume per horizon.")
+    buzz_z: float = Field(description="Mention volume z-score against the ticker's baseline.")
+    negative_mentions: dict[str, float] = Field(description="Decayed negative count per horizon.")
+    mentions_total: int = Field(ge=0)
+    top_documents: list[ContributingDocument] = Field(default_factory=list)
+    model_version: str
+    trigger_doc_id: str
+
+
+INPUT_CONTRACTS: dict[str, type[BaseModel]] = {"news": NewsArticle, "social": SocialPost}
+ALL_CONTRACTS: dict[str, type[BaseModel]] = {
+    "news_article": NewsArticle,
+    "social_post": SocialPost,
+    "document": Document,
+    "scored_mention": ScoredMention,
+    "risk_update": RiskUpdate,
+}
+
+
+def export_schemas(directory: Path) -> list[Path]:
+    """Write one JSON Schema file per contract; returns the paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, model in ALL_CONTRACTS.items():
+        path = directory / f"{name}.v{SCHEMA_VERSION}.schema.json"
+        schema = model.model_json_schema()
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def utc_now() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)
