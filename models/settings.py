@@ -53,5 +53,10 @@ class EngineSettings(BaseModel):
         default=10.0, ge=0, description="Longest a text waits for a batch to fill."
     )
     max_queue: int = Field(default=4096, ge=1, description="Bound of the request queue.")
+    sort_window: int = Field(
+        default=256,
+        ge=1,
+        description="Texts taken from the queue at once and sorted by length (length bucketing).",
+    )
     max_length: int = Field(default=128, ge=8, description="Token truncation length.")
     threads: int = Field(default=0, ge=0, description="Intra-op threads (0 = all cores).")

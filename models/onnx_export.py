@@ -1,0 +1,83 @@
+"""Export the serving graph to ONNX and quantize it (dynamic int8) for the CPU.
+
+The quantized file is cached inside the model directory (`onnx/model.int8.onnx`), built on
+first use or by `build-default`; a read-only model directory falls back to a cache folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from models.runners import ServingHead
+from models.store import LoadedModel
+
+log = logging.getLogger(__name__)
+ONNX_DIR = "onnx"
+INT8_FILE = "model.int8.onnx"
+
+
+def export_fp32(loaded: LoadedModel, target: Path) -> Path:
+    head = ServingHead(loaded.network).eval()
+    ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.long)
+    mask = (ids != 0).long()
+    shapes = torch.ones_like(ids)
+    axes = {0: "batch", 1: "tokens"}
+    outputs = (
+        ["probabilities"]
+        if loaded.kind == "sentiment-only"
+        else ["probabilities", "tag_ids", "tag_scores"]
+    )
+    torch.onnx.export(
+        head,
+        (ids, mask, shapes),
+        str(target),
+        input_names=["input_ids", "attention_mask", "case_ids"],
+        output_names=outputs,
+        dynamic_axes={
+            "input_ids": axes,
+            "attention_mask": axes,
+            "case_ids": axes,
+            "probabilities": {0: "batch"},
+            "tag_ids": axes,
+            "tag_scores": axes,
+        },
+        opset_version=17,
+        dynamo=False,
+    )
+    return target
+
+
+def quantize(fp32: Path, target: Path) -> Path:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8)
+    return target
+
+
+def int8_path(loaded: LoadedModel, fallback_dir: Path) -> Path:
+    """The cached int8 graph for this model, built when missing."""
+    candidates = [Path(loaded.path) / ONNX_DIR, Path(fallback_dir) / "onnx" / loaded.version]
+    for folder in candidates:
+        if (folder / INT8_FILE).exists():
+            return folder / INT8_FILE
+    for folder in candidates:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return build_int8(loaded, folder)
+        except OSError as exc:
+            log.warning("cannot write ONNX cache in %s: %s", folder, exc)
+    raise OSError(f"no writable place for the ONNX cache of {loaded.path}")
+
+
+def build_int8(loaded: LoadedModel, folder: Path) -> Path:
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        fp32 = export_fp32(loaded, Path(tmp) / "model.fp32.onnx")
+        part = quantize(fp32, Path(tmp) / INT8_FILE)
+        os.replace(part, folder / INT8_FILE)  # atomic: a reader never sees half a file
+    log.info("built %s", folder / INT8_FILE)
+    return folder / INT8_FILE

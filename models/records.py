@@ -1,0 +1,47 @@
+"""The records the ML layer hands out: frozen, plain data, no torch types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SENTIMENT_LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
+ENTITY_TYPES: tuple[str, ...] = ("ORG", "PER", "LOC")
+# BIO tags, index = class id of the token head.
+ENTITY_TAGS: tuple[str, ...] = ("O",) + tuple(
+    f"{prefix}-{kind}" for kind in ENTITY_TYPES for prefix in ("B", "I")
+)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A named-entity span in the original text (character offsets, end exclusive)."""
+
+    text: str
+    label: str  # "ORG" | "PER" | "LOC"
+    start: int
+    end: int
+    score: float
+
+
+@dataclass(frozen=True)
+class TickerLink:
+    """A ticker the text is about, and how sure and how central that is."""
+
+    ticker: str
+    confidence: float  # 0..1: is this really the ticker meant?
+    relevance: float  # 0..1, 1 = the subject of the text
+    relevance_kind: str  # "subject" | "mention"
+    method: str  # "cashtag" | "symbol" | "name" | "alias" | "hint"
+    text: str  # the matched surface text ("" for a hint not found in the text)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Everything one forward pass says about one text."""
+
+    sentiment: str  # negative | neutral | positive
+    probabilities: dict[str, float]
+    confidence: float
+    entities: tuple[Entity, ...] = field(default_factory=tuple)
+    tickers: tuple[TickerLink, ...] = field(default_factory=tuple)
+    model_version: str = ""

@@ -1,0 +1,91 @@
+"""Backends that run one padded batch: torch (CPU fp32 or GPU autocast) and ONNX Runtime.
+
+Each runner maps numpy inputs (input_ids, attention_mask, case_ids) to
+(sentiment probabilities [B,3], tag ids [B,L] | None, tag scores [B,L] | None).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+Outputs = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
+
+
+class ServingHead(nn.Module):
+    """Network + softmax/argmax, so only small tensors leave the device (and the graph)."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, input_ids, attention_mask, case_ids):  # noqa: ANN001
+        sent_logits, tag_logits = self.network(input_ids, attention_mask, case_ids)
+        probs = torch.softmax(sent_logits.float(), dim=-1)
+        if tag_logits is None:
+            return probs, None, None
+        tag_probs = torch.softmax(tag_logits.float(), dim=-1)
+        scores, ids = tag_probs.max(dim=-1)
+        return probs, ids, scores
+
+
+class TorchRunner:
+    name = "torch"
+
+    def __init__(self, network: nn.Module, device: str | None = None) -> None:
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.head = ServingHead(network).to(self.device).eval()
+        cuda = self.device.type == "cuda"
+        self.dtype = (
+            (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+            if (cuda)
+            else None
+        )
+        if cuda:
+            self.name = f"torch-cuda-{str(self.dtype).removeprefix('torch.')}"
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(array)
+        if self.device.type == "cuda":
+            return tensor.pin_memory().to(self.device, non_blocking=True)
+        return tensor
+
+    @torch.inference_mode()
+    def __call__(self, batch: dict[str, np.ndarray]) -> Outputs:
+        inputs = {k: self._to_device(v) for k, v in batch.items()}
+        autocast = (
+            torch.autocast(device_type="cuda", dtype=self.dtype) if self.dtype else nullcontext()
+        )
+        with autocast:
+            probs, ids, scores = self.head(**inputs)
+        if ids is None:
+            return probs.cpu().numpy(), None, None
+        return probs.cpu().numpy(), ids.cpu().numpy(), scores.cpu().numpy()
+
+
+class OnnxRunner:
+    name = "onnx-int8"
+
+    def __init__(self, onnx_path: Path, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads > 0:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(
+            str(onnx_path), options, providers=["CPUExecutionProvider"]
+        )
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> Outputs:
+        result = self.session.run(self.outputs, batch)
+        if len(result) == 1:
+            return result[0], None, None
+        return result[0], result[1], result[2]

