@@ -56,3 +56,40 @@ class StreamSettings(BaseModel):
         default=86_400, ge=60, description="How long a document counts as recent for novelty."
     )
     web_port: int = Field(default=6066, description="faust worker web port.")
+
+
+class RiskSettings(BaseModel):
+    """Per-ticker risk scoring (pure, see streams/risk.py) and how long its state lives."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    news_weight: float = Field(default=1.0, ge=0, description="Source weight of a news article.")
+    social_weight: float = Field(
+        default=0.5, ge=0, description="Base source weight of a social post (x reach x engagement)."
+    )
+    near_duplicate_weight: float = Field(
+        default=0.25, ge=0, le=1, description="Evidence weight of a near-duplicate document."
+    )
+    exact_duplicate_weight: float = Field(
+        default=0.0, ge=0, le=1, description="Evidence weight of an exact duplicate."
+    )
+    near_duplicate_threshold: float = Field(
+        default=0.6, gt=0, le=1, description="MinHash Jaccard at which a document is a near-dup."
+    )
+    evidence_half_weight: float = Field(
+        default=1.0, gt=0, description="Evidence weight at which sentiment counts half (shrinkage)."
+    )
+    buzz_z_saturation: float = Field(
+        default=4.0, gt=0, description="Volume z-score at which the buzz component reaches 1."
+    )
+    top_documents: int = Field(
+        default=5, ge=1, le=50, description="Top contributing documents kept per ticker."
+    )
+    state_ttl_s: int = Field(
+        default=3 * 86_400,
+        ge=3600,
+        description="Redis TTL of a ticker's state after its last update.",
+    )
+    seen_window_s: int = Field(
+        default=86_400, ge=600, description="How long processed doc ids are remembered (replays)."
+    )

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.settings import AlertSettings
 from models.settings import EngineSettings, ModelSettings
-from streams.settings import KafkaSettings, RedisSettings, StreamSettings
+from streams.settings import KafkaSettings, RedisSettings, RiskSettings, StreamSettings
 
 
 class ApiSettings(BaseModel):
@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
 

@@ -1,0 +1,129 @@
+"""Risk scoring: pure functions with an injected clock, table tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from streams.contracts import Engagement, Novelty, ScoredMention
+from streams.risk import apply_mention, assess, evidence_weight, source_weight
+from streams.settings import RiskSettings
+
+T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+CFG = RiskSettings()
+PROBS = {
+    "negative": {"negative": 0.9, "neutral": 0.08, "positive": 0.02},
+    "neutral": {"negative": 0.1, "neutral": 0.8, "positive": 0.1},
+    "positive": {"negative": 0.02, "neutral": 0.08, "positive": 0.9},
+}
+
+
+def mention(i: int, sentiment: str = "negative", at: datetime = T0, **kw: object) -> ScoredMention:
+    base = dict(
+        doc_id=f"news:w:{i}", ticker="AAPL", kind="news", source="w", published_at=at,
+        excerpt=f"doc {i}", sentiment=sentiment, probabilities=PROBS[sentiment],
+        confidence=max(PROBS[sentiment].values()), relevance=1.0, relevance_kind="subject",
+        link_confidence=1.0, model_version="m1", scored_at=at,
+    )
+    base.update(kw)
+    return ScoredMention.model_validate(base)
+
+
+def run(ms: list[ScoredMention], now: datetime):  # type: ignore[no-untyped-def]
+    state = None
+    for m in ms:
+        state = apply_mention(state, m, now, CFG)
+    assert state is not None
+    return state
+
+
+@pytest.mark.parametrize(
+    ("kw", "expected"),
+    [
+        ({}, 1.0),
+        ({"kind": "social", "followers": 0}, 0.5 * 0.05 * 1.0),
+        ({"kind": "social", "followers": 999_999}, 0.5 * 1.0 * 1.0),
+        ({"kind": "social", "followers": 999_999, "verified": True}, 0.5 * 1.25),
+        ({"kind": "social", "followers": 999_999,
+          "engagement": Engagement(likes=9999, reposts=0, replies=0)}, 0.5 * 2.0),
+    ],
+)
+def test_source_weight_table(kw: dict[str, object], expected: float) -> None:
+    assert source_weight(mention(1, **kw), CFG) == pytest.approx(expected, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("novelty", "factor"),
+    [(Novelty(), 1.0), (Novelty(kind="near", similarity=0.8, duplicate_of="x"), 0.25),
+     (Novelty(kind="exact", similarity=1.0, duplicate_of="x"), 0.0)],
+)
+def test_novelty_discount_table(novelty: Novelty, factor: float) -> None:
+    base = evidence_weight(mention(1), CFG)
+    assert evidence_weight(mention(1, novelty=novelty), CFG) == pytest.approx(base * factor)
+
+
+def test_repeats_add_volume_but_no_fresh_evidence() -> None:
+    one = run([mention(1)], T0)
+    dup = Novelty(kind="exact", similarity=1.0, duplicate_of="news:w:1")
+    two = run([mention(1), mention(2, novelty=dup)], T0)
+    a1, a2 = assess(one, T0, CFG), assess(two, T0, CFG)
+    assert a2.volume["1h"] == pytest.approx(2 * a1.volume["1h"])
+    assert a2.sentiment == a1.sentiment
+    assert a2.negative_mentions == a1.negative_mentions
+
+
+def test_state_is_independent_of_arrival_order() -> None:
+    ms = [mention(i, s, T0 + timedelta(minutes=m))
+          for i, (s, m) in enumerate([("negative", 5), ("positive", 1), ("neutral", 9),
+                                      ("negative", 3)])]
+    now = T0 + timedelta(minutes=10)
+    forward, backward = assess(run(ms, now), now, CFG), assess(run(ms[::-1], now), now, CFG)
+    assert forward.score == pytest.approx(backward.score)
+    assert forward.sentiment == pytest.approx(backward.sentiment)
+    assert [d.doc_id for d in forward.top] == [d.doc_id for d in backward.top]
+
+
+@pytest.mark.parametrize(
+    ("sentiments", "low", "high"),
+    [
+        (["positive"] * 10, 0.0, 5.0),
+        (["neutral"] * 10, 0.0, 15.0),
+        (["negative"] * 10, 30.0, 100.0),
+    ],
+)
+def test_score_follows_sentiment(sentiments: list[str], low: float, high: float) -> None:
+    state = run([mention(i, s) for i, s in enumerate(sentiments)], T0)
+    assert low <= assess(state, T0, CFG).score <= high
+
+
+def test_a_shock_after_a_calm_day_outscores_a_calm_ticker_and_decays() -> None:
+    calm = [mention(i, "positive" if i % 3 else "neutral", T0 + timedelta(minutes=10 * i))
+            for i in range(144)]
+    now = T0 + timedelta(hours=24)
+    shock = calm + [mention(1000 + i, "negative", now - timedelta(seconds=20 * i))
+                    for i in range(30)]
+    calm_risk = assess(run(calm, now), now, CFG)
+    shock_risk = assess(run(shock, now), now, CFG)
+    assert shock_risk.score > calm_risk.score + 40
+    assert shock_risk.components["shock"] > 0.3 and shock_risk.buzz_z > 3
+    later = assess(run(shock, now), now + timedelta(hours=6), CFG)
+    assert later.score < shock_risk.score / 2
+
+
+def test_steady_volume_is_not_buzz() -> None:
+    steady = [mention(i, "neutral", T0 + timedelta(minutes=5 * i)) for i in range(288)]
+    now = T0 + timedelta(hours=24)
+    assert abs(assess(run(steady, now), now, CFG).buzz_z) < 1.5
+
+
+def test_future_timestamps_are_clamped_to_now() -> None:
+    state = run([mention(1, at=T0 + timedelta(days=3))], T0)
+    assert state.as_of == T0.timestamp()
+
+
+def test_top_documents_keep_the_strongest() -> None:
+    ms = [mention(i, "negative" if i < 3 else "neutral") for i in range(10)]
+    top = assess(run(ms, T0), T0, CFG).top
+    assert len(top) == CFG.top_documents
+    assert {d.doc_id for d in top[:3]} == {"news:w:0", "news:w:1", "news:w:2"}
