@@ -1,0 +1,242 @@
+"""`tickerpulse model`: train, build the default, evaluate, predict."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from tickerpulse.settings import load_settings
+
+
+def _emit_json(obj: dict) -> None:
+    click.echo(json.dumps(obj, sort_keys=True))
+
+
+def _engine(model: str | None, backend: str | None, with_linking: bool = True):  # noqa: ANN202
+    from models.loader import load_engine
+
+    settings = load_settings()
+    model_settings = settings.model.model_copy(update={"path": model or settings.model.path})
+    engine_settings = settings.engine.model_copy(
+        update={"backend": backend or settings.engine.backend, "max_wait_ms": 0.0}
+    )
+    engine = load_engine(model_settings, engine_settings)
+    if not with_linking:
+        engine._linker = None  # noqa: SLF001 - evaluation does not need ticker links
+    return engine
+
+
+def _fail(exc: Exception) -> None:
+    raise click.ClickException(str(exc)) from exc
+
+
+@click.group()
+def model() -> None:
+    """Train, build, evaluate and try the sentiment + entity model."""
+
+
+@model.command()
+@click.option("--output", type=click.Path(path_type=Path), required=True, help="Model dir.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--base", default=None, help="Base checkpoint (path, package or hub name).")
+@click.option("--epochs", default=3, show_default=True)
+@click.option("--lr", default=2e-5, show_default=True)
+@click.option("--head-lr", default=None, type=float, help="LR of heads (default: --lr).")
+@click.option("--batch-size", default=16, show_default=True)
+@click.option("--max-length", default=64, show_default=True)
+@click.option("--warmup", default=0.06, show_default=True, help="Warmup fraction.")
+@click.option("--patience", default=2, show_default=True, help="Evaluations without gain.")
+@click.option("--entity-repeat", default=1, show_default=True, help="Oversample NER rows.")
+@click.option("--eval-every", default=None, type=int, help="Validate every N steps.")
+@click.option("--time-budget", default=None, type=float, help="Minutes of training at most.")
+@click.option("--seed", default=None, type=int)
+@click.option("--log-dir", type=click.Path(path_type=Path), default=None, help="TensorBoard.")
+def train(
+    output: Path,
+    data_dir: Path | None,
+    base: str | None,
+    seed: int | None,
+    time_budget: float | None,
+    log_dir: Path | None,
+    **recipe: object,
+) -> None:
+    """Fine-tune a two-head model (defaults: the seed's recipe, AdamW lr 2e-5, batch 16)."""
+    from models.data import load_corpus
+    from models.errors import ModelError
+    from models.train import TrainConfig
+    from models.train import train as run_training
+
+    settings = load_settings().model
+    try:
+        corpus = load_corpus(data_dir or settings.data_dir, seed or settings.seed)
+        cfg = TrainConfig(
+            base=base or settings.base_checkpoint,
+            output=output,
+            seed=seed or settings.seed,
+            time_budget_s=time_budget * 60 if time_budget else None,
+            log_dir=log_dir or output / "tensorboard",
+            **recipe,  # type: ignore[arg-type]
+        )
+        result = run_training(cfg, corpus)
+    except ModelError as exc:
+        _fail(exc)
+    click.echo(f"saved {result.directory} (version {result.card['version']})")
+    _emit_json(
+        {
+            "version": result.card["version"],
+            "path": str(result.directory),
+            "validation": result.card["validation_metrics"],
+            "training_seconds": result.card["training_seconds"],
+        }
+    )
+
+
+@model.command("build-default")
+@click.option("--if-missing", is_flag=True, help="Do nothing when the default model exists.")
+@click.option(
+    "--budget-minutes",
+    default=12.5,
+    show_default=True,
+    help="Training time budget (the whole build takes about a minute more).",
+)
+def build_default_cmd(if_missing: bool, budget_minutes: float) -> None:
+    """Train the default model from the shared data (about 15 minutes on 2 cores) and cache it."""
+    from models.default import build_default
+    from models.store import META_FILE, default_model_dir
+
+    settings = load_settings().model
+    target = default_model_dir(settings.cache_dir)
+    if if_missing and (target / META_FILE).exists():
+        click.echo(f"default model present: {target}")
+        return
+    started = time.monotonic()
+    path, card = build_default(settings, budget_s=budget_minutes * 60)
+    click.echo(f"built {path} (version {card['version']}) in {time.monotonic() - started:.0f} s")
+    _emit_json(
+        {
+            "version": card["version"],
+            "path": str(path),
+            "build_seconds": card["build_seconds"],
+            "validation": card["validation_metrics"],
+        }
+    )
+
+
+@model.command("eval")
+@click.option("--data", "data", type=click.Path(path_type=Path), required=True, help="CSV.")
+@click.option("--model", "model_path", default=None, help="Model dir (default: configured).")
+@click.option("--plots", type=click.Path(path_type=Path), default=None, help="PNG folder.")
+@click.option("--backend", default=None, help="auto | torch | onnx-int8")
+@click.option("--json", "as_json", is_flag=True, help="Last line: one JSON object.")
+def eval_cmd(
+    data: Path, model_path: str | None, plots: Path | None, backend: str | None, as_json: bool
+) -> None:
+    """Sentiment accuracy, macro-F1, per-class P/R/F1 and confusion on a `text,label` CSV."""
+    from models.data import load_csv
+    from models.errors import ModelError
+    from models.evaluate import sentiment_eval
+
+    try:
+        rows = load_csv(data)
+        with _engine(model_path, backend, with_linking=False) as engine:
+            report, probs = sentiment_eval(engine, rows)
+            report["model_version"] = engine.model_version
+            report["backend"] = engine.backend
+    except ModelError as exc:
+        _fail(exc)
+    report["data"] = str(data)
+    if plots is not None:
+        from models.plots import confusion_png, roc_png
+
+        plots.mkdir(parents=True, exist_ok=True)
+        confusion_png(report["confusion"], plots / "confusion.png", data.name)
+        report["roc_auc"] = roc_png([r.label for r in rows], probs, plots / "roc.png", data.name)
+        report["plots"] = [str(plots / "confusion.png"), str(plots / "roc.png")]
+    _print_sentiment(report)
+    if as_json:
+        _emit_json(report)
+
+
+def _print_sentiment(report: dict) -> None:
+    click.echo(
+        f"n={report['n']} accuracy={report['accuracy']:.4f} "
+        f"macro_f1={report['macro_f1']:.4f}  ({report['model_version']})"
+    )
+    click.echo(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+    for label, m in report["per_class"].items():
+        click.echo(
+            f"{label:<10}{m['precision']:>10.4f}{m['recall']:>10.4f}{m['f1']:>10.4f}"
+            f"{m['support']:>9}"
+        )
+    click.echo("confusion (rows gold, columns predicted: " + ", ".join(report["labels"]) + ")")
+    for row in report["confusion"]:
+        click.echo("  " + " ".join(f"{v:>6}" for v in row))
+
+
+@model.command("eval-entities")
+@click.option("--data", "data", type=click.Path(path_type=Path), required=True, help="CoNLL.")
+@click.option("--model", "model_path", default=None)
+@click.option("--backend", default=None, help="auto | torch | onnx-int8")
+@click.option("--json", "as_json", is_flag=True, help="Last line: one JSON object.")
+def eval_entities_cmd(
+    data: Path, model_path: str | None, backend: str | None, as_json: bool
+) -> None:
+    """Exact-span entity precision/recall/F1, overall and per type, on a CoNLL BIO file."""
+    from models.data import load_conll
+    from models.errors import ModelError
+    from models.evaluate import entity_eval
+
+    try:
+        rows = load_conll(data)
+        with _engine(model_path, backend, with_linking=False) as engine:
+            report = entity_eval(engine, rows)
+            report["model_version"] = engine.model_version
+    except ModelError as exc:
+        _fail(exc)
+    report["data"] = str(data)
+    click.echo(
+        f"sentences={report['n']} precision={report['precision']:.4f} "
+        f"recall={report['recall']:.4f} f1={report['f1']:.4f}"
+    )
+    for kind, m in report["per_type"].items():
+        click.echo(
+            f"  {kind:<4} P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f} "
+            f"(gold {m['gold']}, predicted {m['predicted']})"
+        )
+    if as_json:
+        _emit_json(report)
+
+
+@model.command()
+@click.argument("text")
+@click.option("--model", "model_path", default=None)
+@click.option("--hint", "hints", multiple=True, help="Ticker hint (repeatable).")
+@click.option("--json", "as_json", is_flag=True)
+def predict(text: str, model_path: str | None, hints: tuple[str, ...], as_json: bool) -> None:
+    """Sentiment with probabilities, entities and linked tickers of one text."""
+    from dataclasses import asdict
+
+    from models.errors import ModelError
+
+    try:
+        with _engine(model_path, None) as engine:
+            pred = engine.predict_sync([text], [list(hints)])[0]
+    except ModelError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json(asdict(pred))
+        return
+    probs = ", ".join(f"{k} {v:.3f}" for k, v in pred.probabilities.items())
+    click.echo(f"sentiment: {pred.sentiment} ({probs})")
+    for ent in pred.entities:
+        click.echo(f"entity: {ent.label} {ent.text!r} [{ent.start}:{ent.end}] {ent.score:.2f}")
+    for link in pred.tickers:
+        click.echo(
+            f"ticker: {link.ticker} via {link.method} {link.text!r} confidence "
+            f"{link.confidence:.2f}, relevance {link.relevance:.2f} ({link.relevance_kind})"
+        )
+    click.echo(f"model: {pred.model_version}", file=sys.stderr)
