@@ -1,0 +1,131 @@
+"""The alerts worker: reads RiskUpdates from the ``risk`` topic, decides, stores, delivers.
+
+Order of side effects per batch: decisions and outbox rows are committed to SQL first, the
+consumer offset after (a crash in between replays the batch; the stored state and the
+deterministic event ids make the replay change nothing), delivery last, from the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import httpx
+from pydantic import ValidationError
+
+from alerts.dispatch import Dispatcher
+from alerts.notifiers import KafkaAlertsNotifier, Notifier, WebhookNotifier
+from alerts.pipeline import AlertPipeline
+from alerts.rules import load_rules
+from alerts.settings import AlertSettings
+from alerts.store.outbox import OutboxQueue
+from alerts.store.repository import AlertStore
+from streams.contracts import RiskUpdate, utc_now
+from streams.settings import KafkaSettings
+from streams.topics import Topics, ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+class AlertService:
+    """Owns the store, notifiers, pipeline and dispatcher of one alerts worker."""
+
+    def __init__(
+        self,
+        settings: AlertSettings,
+        kafka: KafkaSettings,
+        *,
+        public_url: str,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.kafka = kafka
+        self.topics = Topics(kafka.topic_prefix)
+        self.public_url = public_url
+        self.clock = clock
+        self.rules = load_rules(settings.rules_path)  # fails fast: file, line, field
+        self.store = AlertStore(settings.database_url, migrate=settings.migrate_on_start)
+        self._http: httpx.AsyncClient | None = None
+        self._producer: object | None = None
+        self.pipeline: AlertPipeline | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.invalid_updates = 0
+
+    async def start(self) -> AlertService:
+        self.store.record_rules_version(self.rules, self.clock())
+        self._http = httpx.AsyncClient(follow_redirects=False)
+        notifiers: dict[str, Notifier] = {}
+        for endpoint in self.settings.endpoints:
+            if endpoint.enabled:
+                notifier = WebhookNotifier(endpoint, self._http)
+                notifiers[notifier.channel] = notifier
+        if self.settings.kafka_enabled:
+            from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
+
+            await asyncio.to_thread(
+                ensure_topics, self.kafka, [self.topics.risk, self.topics.alerts]
+            )
+            producer = AIOKafkaProducer(bootstrap_servers=self.kafka.bootstrap_servers, acks="all")
+            await producer.start()
+            self._producer = producer
+            notifiers["kafka"] = KafkaAlertsNotifier(producer, self.topics.alerts)
+        deadline = timedelta(seconds=self.settings.retry.deadline_s)
+        self.pipeline = AlertPipeline(self.rules, self.store, sorted(notifiers),
+                                      public_url=self.public_url, deadline=deadline,
+                                      clock=self.clock)
+        self.dispatcher = Dispatcher(OutboxQueue(self.store.session), notifiers,
+                                     self.settings.retry, self.clock)
+        return self
+
+    async def close(self) -> None:
+        if self.dispatcher is not None:
+            await self.dispatcher.wait_idle()
+        if self._producer is not None:
+            await self._producer.stop()  # type: ignore[attr-defined]
+        if self._http is not None:
+            await self._http.aclose()
+        self.store.close()
+
+    async def consume(self, stop: asyncio.Event) -> None:
+        """Read the risk topic until ``stop`` is set; commit offsets after the SQL write."""
+        from aiokafka import AIOKafkaConsumer
+
+        assert self.pipeline is not None and self.dispatcher is not None
+        consumer = AIOKafkaConsumer(
+            self.topics.risk,
+            bootstrap_servers=self.kafka.bootstrap_servers,
+            group_id=self.settings.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            rebalance_timeout_ms=int(self.kafka.rebalance_timeout_s * 1000),
+            session_timeout_ms=int(self.kafka.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(self.kafka.heartbeat_interval_s * 1000),
+        )
+        await consumer.start()
+        log.info("alerts worker reading %s", self.topics.risk)
+        try:
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=200, max_records=500)
+                if not batches:
+                    continue
+                updates = self._decode(m for msgs in batches.values() for m in msgs)
+                new_ids = await asyncio.to_thread(self.pipeline.process, updates)
+                await consumer.commit()
+                if new_ids:
+                    self.dispatcher.kick()
+        finally:
+            await consumer.stop()
+
+    def _decode(self, messages: object) -> list[RiskUpdate]:
+        updates = []
+        for message in messages:  # type: ignore[attr-defined]
+            try:
+                updates.append(RiskUpdate.model_validate_json(message.value))
+            except ValidationError as exc:
+                # The risk topic is our own output: a bad record is a bug upstream; count it.
+                self.invalid_updates += 1
+                log.error("invalid RiskUpdate at %s[%s]@%s: %s", message.topic,
+                          message.partition, message.offset, exc.errors()[:1])
+        return updates

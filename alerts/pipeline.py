@@ -1,0 +1,71 @@
+"""Risk updates in, stored decisions out: state from SQL, pure decision, one SQL transaction."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from alerts.decision import Decider
+from alerts.payload import build_payload
+from alerts.rules import RuleSet
+from alerts.store.repository import AlertStore, Decided
+from streams.contracts import RiskUpdate
+
+log = logging.getLogger(__name__)
+
+
+class AlertPipeline:
+    """Decides and stores; delivery is the dispatcher's job (it reads the outbox)."""
+
+    def __init__(
+        self,
+        rules: RuleSet,
+        store: AlertStore,
+        channels: Sequence[str],
+        *,
+        public_url: str,
+        deadline: timedelta,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.rules = rules
+        self.decider = Decider(rules)
+        self.store = store
+        self.channels = list(channels)
+        self.public_url = public_url
+        self.deadline = deadline
+        self.clock = clock
+        self.latest: dict[str, RiskUpdate] = {}  # latest risk per ticker, for snapshots
+        self._latest_lock = threading.Lock()
+
+    def process(self, updates: Sequence[RiskUpdate]) -> list[str]:
+        """Decide on ``updates`` (in topic order) and store; returns new event ids."""
+        if not updates:
+            return []
+        now = self.clock()
+        states = self.store.load_states(u.ticker for u in updates)
+        silences = self.store.active_silences(now)
+        decided: list[Decided] = []
+        for update in updates:
+            ticker = update.ticker.upper()
+            states[ticker], notes = self.decider.decide(states[ticker], update, now, silences)
+            for note in notes:
+                rule = self.rules.by_name(note.rule)
+                assert rule is not None
+                payload = build_payload(note, rule, update, rules_version=self.rules.version,
+                                        public_url=self.public_url)
+                decided.append(Decided(note, payload.model_dump_json(), self.rules.version))
+            with self._latest_lock:
+                previous = self.latest.get(ticker)
+                if previous is None or previous.as_of <= update.as_of:
+                    self.latest[ticker] = update
+        new_ids = self.store.commit_decisions(states, decided, self.channels, now, self.deadline)
+        if new_ids:
+            log.info("decided %d alert(s): %s", len(new_ids), new_ids)
+        return new_ids
+
+    def latest_updates(self) -> list[RiskUpdate]:
+        """The latest RiskUpdate per ticker seen on the topic (the snapshot job's source)."""
+        with self._latest_lock:
+            return list(self.latest.values())

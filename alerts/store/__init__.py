@@ -1,0 +1,1 @@
+"""Alert history in SQL (SQLAlchemy 2): the only owner of SQL in tickerpulse."""

@@ -1,0 +1,43 @@
+"""JSON (de)serialisation of the decision state kept in ``rule_states``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from alerts.decision import RuleState, TickerState
+
+_DT_FIELDS = ("since", "fired_at", "last_sent_at", "last_resolved_at")
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def dump_state(state: TickerState) -> str:
+    rules: dict[str, Any] = {}
+    for name, st in state.rules.items():
+        raw = asdict(st)
+        for key in _DT_FIELDS:
+            raw[key] = raw[key].isoformat() if raw[key] is not None else None
+        rules[name] = raw
+    history = {h: [[t.isoformat(), v] for t, v in samples] for h, samples in state.history.items()}
+    return json.dumps({"rules": rules, "history": history}, sort_keys=True)
+
+
+def load_state(ticker: str, text: str | None) -> TickerState:
+    if not text:
+        return TickerState(ticker=ticker)
+    raw = json.loads(text)
+    rules = {}
+    for name, fields in raw.get("rules", {}).items():
+        for key in _DT_FIELDS:
+            fields[key] = _dt(fields.get(key))
+        rules[name] = RuleState(**fields)
+    history = {
+        h: tuple((datetime.fromisoformat(t), float(v)) for t, v in samples)
+        for h, samples in raw.get("history", {}).items()
+    }
+    return TickerState(ticker=ticker, rules=rules, history=history)

@@ -1,0 +1,160 @@
+"""SQL tables of the alert history and the delivery outbox (schema changes go via Alembic)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite returns naive ones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the alert store")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RulesVersion(Base):
+    __tablename__ = "rules_versions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    source: Mapped[str] = mapped_column(sa.String(1024))
+    text: Mapped[str] = mapped_column(sa.Text)
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    in_force: Mapped[bool] = mapped_column(default=False)
+
+
+class Alert(Base):
+    """One decided notification; ``id`` orders alerts in firing order."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(32), index=True)
+    rule: Mapped[str] = mapped_column(sa.String(64))
+    family: Mapped[str] = mapped_column(sa.String(64))
+    ticker: Mapped[str] = mapped_column(sa.String(32), index=True)
+    severity: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    repeat: Mapped[bool] = mapped_column(default=False)
+    muted_by: Mapped[str | None] = mapped_column(sa.String(64))
+    value: Mapped[float]
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    rules_version: Mapped[str] = mapped_column(sa.String(32))
+    payload: Mapped[str] = mapped_column(sa.Text)
+    delivery_status: Mapped[str] = mapped_column(sa.String(16), index=True)
+
+
+class Delivery(Base):
+    """The outbox: one row per alert and channel (``webhook:<endpoint>`` or ``kafka``)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "channel", name="uq_deliveries_event_channel"),
+        sa.Index("ix_deliveries_queue", "status", "channel", "ticker", "alert_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(sa.ForeignKey("alerts.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(sa.String(64))
+    channel: Mapped[str] = mapped_column(sa.String(80))
+    ticker: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    channel: Mapped[str] = mapped_column(sa.String(80))
+    attempt: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    latency_ms: Mapped[float]
+    outcome: Mapped[str] = mapped_column(sa.String(16))  # ok | retryable | fatal
+    http_status: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class SilenceRow(Base):
+    __tablename__ = "silences"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    ticker: Mapped[str | None] = mapped_column(sa.String(32))
+    rule: Mapped[str | None] = mapped_column(sa.String(64))
+    comment: Mapped[str] = mapped_column(sa.Text, default="")
+    created_by: Mapped[str] = mapped_column(sa.String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class RuleStateRow(Base):
+    """The decision state of one ticker, written in the same transaction as its alerts."""
+
+    __tablename__ = "rule_states"
+    ticker: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RiskSnapshot(Base):
+    __tablename__ = "risk_snapshots"
+    __table_args__ = (sa.Index("ix_risk_snapshots_ticker_taken", "ticker", "taken_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    ticker: Mapped[str] = mapped_column(sa.String(32))
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime)
+    score: Mapped[float]
+    buzz_z: Mapped[float]
+    components: Mapped[str] = mapped_column(sa.Text)
+    sentiment: Mapped[str] = mapped_column(sa.Text)
+    negative_mentions: Mapped[str] = mapped_column(sa.Text)
+    model_version: Mapped[str] = mapped_column(sa.String(128))
+
+
+class SchedulerLease(Base):
+    __tablename__ = "scheduler_leases"
+    name: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.String(128))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Digest(Base):
+    __tablename__ = "digests"
+    __table_args__ = (sa.UniqueConstraint("endpoint", "day", name="uq_digests_endpoint_day"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    endpoint: Mapped[str] = mapped_column(sa.String(64))
+    day: Mapped[str] = mapped_column(sa.String(10))
+    event_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    http_status: Mapped[int | None]
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    alerts_count: Mapped[int]

@@ -1,0 +1,151 @@
+"""In-process harness: pipeline + outbox + dispatcher on SQLite with httpx.MockTransport."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import jsonschema
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from alerts.dispatch import Dispatcher
+from alerts.notifiers import WebhookNotifier, classify_status
+from alerts.payload import SCHEMA_PATH, AlertPayload, export_schema
+from alerts.pipeline import AlertPipeline
+from alerts.retry import backoff_s, next_attempt_at
+from alerts.rules import parse_rules
+from alerts.settings import RetrySettings, WebhookEndpointSettings
+from alerts.signing import generate_secret
+from alerts.store.outbox import OutboxQueue
+from alerts.store.repository import AlertStore
+from streams.contracts import ContributingDocument, RiskUpdate
+
+RULES = parse_rules("""
+version: 1
+rules:
+  - name: high
+    severity: warning
+    scope: {all: true}
+    condition: {metric: score, enter: 70, exit: 60}
+""", "mem.yaml")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def risk(ticker: str, score: float, clock: Clock) -> RiskUpdate:
+    doc = ContributingDocument(doc_id="news:w:1", source="wire", kind="news",
+                               excerpt="Profit warning", sentiment="negative", weight=0.8)
+    return RiskUpdate(ticker=ticker, as_of=clock(), score=score, components={"sentiment": 0.9},
+                      sentiment={"1h": -0.7}, volume={"1h": 12.0}, buzz_z=2.0,
+                      negative_mentions={"1h": 9.0}, mentions_total=12, top_documents=[doc],
+                      model_version="m-test", trigger_doc_id="news:w:1")
+
+
+def build(tmp_path: Path, handler, clock: Clock, **retry):  # type: ignore[no-untyped-def]
+    secret = generate_secret()
+    store = AlertStore(f"sqlite:///{tmp_path}/a.db", migrate=True)
+    endpoint = WebhookEndpointSettings(name="ops", url="http://receiver.test/hook", secret=secret,
+                                       timeout_s=1)
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    notifier = WebhookNotifier(endpoint, client)
+    policy = RetrySettings(initial_backoff_s=1, max_backoff_s=4, jitter=0.0, **retry)
+    pipeline = AlertPipeline(RULES, store, [notifier.channel], public_url="http://dash",
+                             deadline=timedelta(seconds=policy.deadline_s), clock=clock)
+    dispatcher = Dispatcher(OutboxQueue(store.session), {notifier.channel: notifier}, policy,
+                            clock, rng=random.Random(1))
+    return store, pipeline, dispatcher, secret
+
+
+async def test_decide_store_deliver_signed_and_schema_valid(tmp_path: Path) -> None:
+    clock = Clock()
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(204)
+
+    store, pipeline, dispatcher, secret = build(tmp_path, handler, clock)
+    ids = pipeline.process([risk("AAPL", 80, clock), risk("MSFT", 10, clock)])
+    assert len(ids) == 1
+    assert pipeline.process([risk("AAPL", 80, clock)]) == []  # still firing: nothing new
+    assert await dispatcher.run_once() == 1
+    (req,) = seen
+    body = Webhook(secret).verify(req.content, dict(req.headers))
+    assert req.headers["webhook-id"] == ids[0] == body["event_id"]
+    jsonschema.validate(body, json.loads(SCHEMA_PATH.read_text()))
+    assert body["dashboard_url"] == "http://dash/tickers/AAPL"
+    assert body["top_documents"][0]["excerpt"] == "Profit warning"
+    alert, deliveries, attempts = store.get_alert(ids[0])
+    assert alert.delivery_status == "delivered" and deliveries[0].status == "delivered"
+    assert [(a.outcome, a.http_status) for a in attempts] == [("ok", 204)]
+    # resolution goes out too, after the firing one
+    clock.advance(60)
+    (resolved_id,) = pipeline.process([risk("AAPL", 50, clock)])
+    await dispatcher.run_once()
+    assert json.loads(seen[-1].content)["status"] == "resolved"
+    assert seen[-1].headers["webhook-id"] == resolved_id
+
+
+async def test_retry_backoff_then_fatal_and_deadline(tmp_path: Path) -> None:
+    clock = Clock()
+    answers = {"AAA": [503, 503, 200], "BBB": [400], "CCC": [500] * 50}
+    calls: dict[str, int] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        ticker = json.loads(request.content)["ticker"]
+        calls[ticker] = calls.get(ticker, 0) + 1
+        return httpx.Response(answers[ticker][calls[ticker] - 1])
+
+    store, pipeline, dispatcher, _ = build(tmp_path, handler, clock, deadline_s=10)
+    pipeline.process([risk(t, 90, clock) for t in answers])
+    await dispatcher.run_once()
+    assert calls == {"AAA": 1, "BBB": 1, "CCC": 1}
+    for _ in range(12):
+        clock.advance(1.0)
+        await dispatcher.run_once()
+    assert calls["AAA"] == 3 and calls["BBB"] == 1
+    assert 3 <= calls["CCC"] <= 6  # 1s, 2s, 4s, 4s ... until the 10 s deadline
+    by_ticker = {a.ticker: a.delivery_status for a in store.list_alerts()}
+    assert by_ticker == {"AAA": "delivered", "BBB": "failed", "CCC": "failed"}
+    assert [a.http_status for a in store.attempts() if a.channel == "webhook:ops"][:3] == [
+        503, 400, 500]
+
+
+def test_pure_retry_timing() -> None:
+    policy = RetrySettings(initial_backoff_s=1, multiplier=2, max_backoff_s=10, jitter=0.5)
+    rng = random.Random(3)
+    for attempt, base in [(1, 1), (2, 2), (3, 4), (4, 8), (5, 10), (9, 10)]:
+        delays = [backoff_s(attempt, policy, rng) for _ in range(50)]
+        assert all(base * 0.5 <= d <= base for d in delays)
+        assert len(set(delays)) > 40  # jittered
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert next_attempt_at(now, 1, now, policy, rng) is None
+    last = next_attempt_at(now, 9, now + timedelta(seconds=1), policy, rng)
+    assert last == now + timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(200, "ok"), (204, "ok"), (500, "retryable"),
+                                                 (503, "retryable"), (408, "retryable"),
+                                                 (429, "retryable"), (400, "fatal"),
+                                                 (401, "fatal"), (404, "fatal"), (301, "fatal")])
+def test_status_classification(status: int, outcome: str) -> None:
+    assert classify_status(status) == outcome
+
+
+def test_schema_file_is_in_sync(tmp_path: Path) -> None:
+    fresh = export_schema(tmp_path / "alert.schema.json")
+    assert fresh.read_text() == SCHEMA_PATH.read_text(), "run `tickerpulse alerts schema`"
+    assert AlertPayload.model_json_schema()["properties"]["schema_version"]["const"] == 1

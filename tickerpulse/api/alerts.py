@@ -1,0 +1,198 @@
+"""Alert routes for the dashboard app: alert history (failed ones included), one alert with
+its delivery attempts, silences CRUD, the rules version in force. Mount with
+``app.include_router(alerts_router(store))``; ``snapshot_history(store)`` is a
+``HistoryReader`` over the risk snapshots the scheduler writes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from alerts.errors import NotFoundError
+from alerts.rules import parse_duration
+from alerts.store.repository import AlertStore
+from alerts.store.tables import Alert, Delivery, DeliveryAttempt, SilenceRow
+from streams.contracts import utc_now
+from tickerpulse.api.risk import HistoryReader, RiskPoint
+
+
+class AlertSummary(BaseModel):
+    event_id: str
+    fingerprint: str
+    ticker: str
+    rule: str
+    family: str
+    severity: str
+    status: str
+    repeat: bool
+    value: float
+    muted_by: str | None
+    decided_at: datetime
+    started_at: datetime
+    rules_version: str
+    delivery_status: Literal["pending", "delivered", "failed", "muted", "none"]
+
+
+class AttemptOut(BaseModel):
+    channel: str
+    attempt: int
+    started_at: datetime
+    latency_ms: float
+    outcome: str
+    http_status: int | None
+    error: str | None
+
+
+class DeliveryOut(BaseModel):
+    channel: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    deadline_at: datetime
+    delivered_at: datetime | None
+    last_error: str | None
+
+
+class AlertDetail(AlertSummary):
+    payload: dict[str, Any]
+    deliveries: list[DeliveryOut]
+    attempts: list[AttemptOut]
+
+
+class AlertList(BaseModel):
+    count: int
+    alerts: list[AlertSummary]
+
+
+class SilenceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ticker: str | None = Field(default=None, max_length=32)
+    rule: str | None = Field(default=None, max_length=64)
+    duration: str | None = Field(default=None, description="e.g. 30m, 2h; or give expires_at")
+    expires_at: AwareDatetime | None = None
+    comment: str = ""
+    created_by: str = "api"
+
+    @model_validator(mode="after")
+    def _target(self) -> SilenceIn:
+        if self.ticker is None and self.rule is None:
+            raise ValueError("a silence needs a ticker, a rule or both")
+        if (self.duration is None) == (self.expires_at is None):
+            raise ValueError("give exactly one of duration and expires_at")
+        if self.duration is not None:
+            parse_duration(self.duration)
+        return self
+
+
+class SilenceOut(BaseModel):
+    id: int
+    ticker: str | None
+    rule: str | None
+    comment: str
+    created_by: str
+    created_at: datetime
+    starts_at: datetime
+    expires_at: datetime
+    active: bool
+
+
+class RulesVersionOut(BaseModel):
+    version: str
+    source: str
+    loaded_at: datetime
+    text: str
+
+
+def _summary(a: Alert) -> dict[str, Any]:
+    return {k: getattr(a, k) for k in AlertSummary.model_fields}
+
+
+def _silence(row: SilenceRow, now: datetime) -> SilenceOut:
+    fields = {k: getattr(row, k) for k in SilenceOut.model_fields if k != "active"}
+    return SilenceOut(**fields, active=row.starts_at <= now < row.expires_at)
+
+
+def _detail(a: Alert, ds: list[Delivery], ts: list[DeliveryAttempt]) -> AlertDetail:
+    return AlertDetail(
+        **_summary(a), payload=json.loads(a.payload),
+        deliveries=[DeliveryOut(**{k: getattr(d, k) for k in DeliveryOut.model_fields})
+                    for d in ds],
+        attempts=[AttemptOut(**{k: getattr(t, k) for k in AttemptOut.model_fields}) for t in ts],
+    )
+
+
+def alerts_router(store: AlertStore) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["alerts"])
+
+    @router.get("/alerts", response_model=AlertList, summary="Recent alerts, newest first")
+    def list_alerts(
+        ticker: str | None = None,
+        delivery_status: Literal["pending", "delivered", "failed", "muted", "none"] | None = None,
+        status: Literal["firing", "resolved"] | None = None,
+        limit: int = Query(default=100, ge=1, le=1000),
+    ) -> AlertList:
+        rows = store.list_alerts(ticker=ticker, delivery_status=delivery_status, status=status,
+                                 limit=limit)
+        return AlertList(count=len(rows), alerts=[AlertSummary(**_summary(a)) for a in rows])
+
+    @router.get("/alerts/{event_id}", response_model=AlertDetail,
+                summary="One alert with its payload, deliveries and every attempt")
+    def get_alert(event_id: str) -> AlertDetail:
+        try:
+            return _detail(*store.get_alert(event_id))
+        except NotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    @router.get("/silences", response_model=list[SilenceOut], summary="Silences")
+    def list_silences(include_expired: bool = False) -> list[SilenceOut]:
+        now = utc_now()
+        return [_silence(r, now) for r in store.list_silences(now, include_expired=include_expired)]
+
+    @router.post("/silences", response_model=SilenceOut, status_code=201, summary="Add a silence")
+    def add_silence(body: SilenceIn) -> SilenceOut:
+        now = utc_now()
+        expires = body.expires_at or now + parse_duration(body.duration)
+        try:
+            row = store.add_silence(ticker=body.ticker, rule=body.rule, starts_at=now,
+                                    expires_at=expires, comment=body.comment,
+                                    created_by=body.created_by, now=now)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return _silence(row, now)
+
+    @router.delete("/silences/{silence_id}", response_model=SilenceOut,
+                   summary="Expire a silence now")
+    def expire_silence(silence_id: int) -> SilenceOut:
+        now = utc_now()
+        try:
+            return _silence(store.expire_silence(silence_id, now), now)
+        except NotFoundError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    @router.get("/alert-rules", response_model=RulesVersionOut, summary="Rules in force")
+    def rules_in_force() -> RulesVersionOut:
+        row = store.rules_in_force()
+        if row is None:
+            raise HTTPException(404, "no rules version recorded yet")
+        return RulesVersionOut(version=row.version, source=row.source, loaded_at=row.loaded_at,
+                               text=row.text)
+
+    return router
+
+
+def snapshot_history(store: AlertStore) -> HistoryReader:
+    """Risk history for the dashboard from the SQL snapshots (``hours`` back from now)."""
+
+    async def read(ticker: str, hours: int) -> list[RiskPoint]:
+        since = utc_now() - timedelta(hours=hours)
+        rows = await asyncio.to_thread(store.snapshots, ticker, since)
+        return [RiskPoint(as_of=r.taken_at, score=r.score, buzz_z=r.buzz_z,
+                          sentiment_1h=json.loads(r.sentiment).get("1h")) for r in rows]
+
+    return read

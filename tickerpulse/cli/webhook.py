@@ -1,0 +1,92 @@
+"""`tickerpulse webhook`: verify a received webhook, send a signed test alert, make a secret."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import click
+import httpx
+
+from alerts.errors import WebhookSecretError, WebhookVerificationError
+from alerts.notifiers import post_signed
+from alerts.payload import sample_payload
+from alerts.signing import DEFAULT_TOLERANCE_S, decode_secret, generate_secret, verify
+
+
+@click.group()
+def webhook() -> None:
+    """Standard Webhooks helpers for endpoint owners."""
+
+
+def _check_secret(secret: str) -> str:
+    try:
+        decode_secret(secret)
+    except WebhookSecretError as exc:
+        raise click.BadParameter(str(exc), param_hint="--secret") from None
+    return secret
+
+
+@webhook.command("send-test")
+@click.option("--url", required=True, help="The endpoint to POST to.")
+@click.option("--secret", required=True, envvar="TICKERPULSE_WEBHOOK_SECRET",
+              help="The endpoint's whsec_ secret.")
+@click.option("--timeout", "timeout_s", default=10.0, show_default=True, help="Seconds.")
+def send_test(url: str, secret: str, timeout_s: float) -> None:
+    """Send one signed sample alert; exit non-zero unless the endpoint answers 2xx."""
+    _check_secret(secret)
+    event_id = f"evt_test_{uuid.uuid4().hex[:20]}"
+    body = sample_payload(event=event_id).to_bytes()
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            return await post_signed(client, url, [secret], event_id, body, timeout_s)
+
+    result = asyncio.run(go())
+    status = result.http_status if result.http_status is not None else "-"
+    click.echo(f"{event_id} -> {url}: HTTP {status} in {result.latency_ms:.0f} ms "
+               f"({result.outcome}{': ' + result.error if result.error else ''})")
+    sys.exit(0 if result.outcome == "ok" else 1)
+
+
+@webhook.command("verify")
+@click.option("--secret", required=True, envvar="TICKERPULSE_WEBHOOK_SECRET")
+@click.option("--body", "body_path", required=True, type=click.Path(allow_dash=True),
+              help="File holding the raw request body ('-' for stdin).")
+@click.option("--header", "-H", "headers", multiple=True,
+              help="A received header 'name: value' (repeat for each webhook-* header).")
+@click.option("--id", "msg_id", help="webhook-id (instead of -H).")
+@click.option("--timestamp", help="webhook-timestamp (instead of -H).")
+@click.option("--signature", help="webhook-signature (instead of -H).")
+@click.option("--tolerance", default=DEFAULT_TOLERANCE_S, show_default=True,
+              help="Accepted clock skew in seconds.")
+def verify_cmd(secret: str, body_path: str, headers: tuple[str, ...], msg_id: str | None,
+               timestamp: str | None, signature: str | None, tolerance: int) -> None:
+    """Verify a received webhook's signature; exit 0 when valid, 1 otherwise."""
+    _check_secret(secret)
+    raw = sys.stdin.buffer.read() if body_path == "-" else Path(body_path).read_bytes()
+    given: dict[str, str] = {}
+    for line in headers:
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise click.BadParameter(f"not 'name: value': {line!r}", param_hint="--header")
+        given[name.strip().lower()] = value.strip()
+    for name, value in (("webhook-id", msg_id), ("webhook-timestamp", timestamp),
+                        ("webhook-signature", signature)):
+        if value is not None:
+            given[name] = value
+    try:
+        event_id = verify(secret, given, raw, tolerance_s=tolerance)
+    except WebhookVerificationError as exc:
+        click.echo(f"invalid: {exc}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps({"valid": True, "webhook_id": event_id}))
+
+
+@webhook.command("secret")
+def secret_cmd() -> None:
+    """Print a fresh whsec_ secret for a new endpoint."""
+    click.echo(generate_secret())
