@@ -55,7 +55,16 @@ class StreamSettings(BaseModel):
     novelty_window_s: int = Field(
         default=86_400, ge=60, description="How long a document counts as recent for novelty."
     )
-    web_port: int = Field(default=6066, description="faust worker web port.")
+    web_port: int = Field(
+        default=6066, ge=0, description="faust worker web port (/metrics); 0 = no web server."
+    )
+    agents: str = Field(
+        default="ingest,score,aggregate",
+        description="Comma-separated agents this worker runs (scale each role apart).",
+    )
+    commit_interval_s: float = Field(
+        default=1.0, gt=0, description="How often consumed offsets are committed."
+    )
 
 
 class RiskSettings(BaseModel):
@@ -93,3 +102,6 @@ class RiskSettings(BaseModel):
     seen_window_s: int = Field(
         default=86_400, ge=600, description="How long processed doc ids are remembered (replays)."
     )
+
+
+AGENT_NAMES = ("ingest", "score", "aggregate")

@@ -1,0 +1,147 @@
+"""The faust app: three agents moving records between topics and the stage objects.
+
+``ingest``    news.raw + social.raw -> docs (key doc_id)   | bad input -> <topic>.dlq
+``score``     docs -> take(n, within) -> engine -> scored (key ticker)
+``aggregate`` scored -> Redis (idempotent) -> risk (key ticker)
+
+Every agent runs at concurrency 1 and scales by partitions (faust #606: with concurrency > 1
+offsets are committed past messages still in flight). ``take_events`` acks a batch only after
+the loop body finishes, i.e. after the Redis write and the sends; faust flushes the producer
+before it commits. A batch is never abandoned half-way: a cancel (shutdown) waits for the
+batch to finish first, and an unexpected error is retried and finally ends the process
+without committing (``os._exit``), so the batch is consumed again after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import faust
+
+from streams.codec import DeadLetter
+from streams.contracts import Document, ScoredMention
+from streams.metrics import Metrics
+from streams.processing import Aggregate, Ingest, RawMessage, Score
+from streams.settings import KafkaSettings, StreamSettings
+from streams.topics import Topics
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRIES_BEFORE_EXIT = 5
+EXIT_CODE_STAGE_FAILED = 70
+
+
+def faust_settings(kafka: KafkaSettings, stream: StreamSettings) -> dict[str, Any]:
+    """faust configuration from our settings (timeouts tuned via KafkaSettings)."""
+    return {
+        "broker": [f"kafka://{s.strip()}" for s in kafka.bootstrap_servers.split(",")],
+        "broker_rebalance_timeout": kafka.rebalance_timeout_s,
+        "broker_session_timeout": kafka.session_timeout_s,
+        "broker_heartbeat_interval": kafka.heartbeat_interval_s,
+        "broker_commit_interval": stream.commit_interval_s,
+        "broker_commit_every": 10_000,
+        "consumer_auto_offset_reset": "earliest",
+        "topic_partitions": kafka.partitions,
+        "topic_replication_factor": kafka.replication_factor,
+        "web_enabled": stream.web_port > 0,
+        "web_port": stream.web_port or 6066,
+        "web_host": "127.0.0.1",
+        "autodiscover": False,
+        "store": "memory://",
+        "producer_linger": 0.005,
+    }
+
+
+async def run_stage(stage: Callable[[], Awaitable[T]], what: str) -> T:
+    """Run one batch's side effects to completion, even if the agent is being cancelled."""
+    for attempt in range(1, RETRIES_BEFORE_EXIT + 1):
+        task = asyncio.ensure_future(stage())
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await task  # finish this batch before take_events acks it, then stop
+            raise
+        except Exception:
+            log.exception("%s failed (attempt %d of %d)", what, attempt, RETRIES_BEFORE_EXIT)
+            await asyncio.sleep(min(2.0, 0.1 * 2**attempt))
+    log.critical("%s keeps failing: exiting without committing this batch", what)
+    logging.shutdown()
+    os._exit(EXIT_CODE_STAGE_FAILED)
+
+
+def _raw(app: faust.App, *names: str) -> faust.TopicT:
+    return app.topic(*names, key_type=bytes, value_type=bytes,
+                     key_serializer="raw", value_serializer="raw")
+
+
+def create_app(
+    kafka: KafkaSettings,
+    stream: StreamSettings,
+    metrics: Metrics,
+    ingest: Ingest | None = None,
+    score: Score | None = None,
+    aggregate: Aggregate | None = None,
+) -> faust.App:
+    """A faust app running the stages given (None = that agent does not run here)."""
+    app = faust.App(stream.app_id, **faust_settings(kafka, stream))
+    topics = Topics(kafka.topic_prefix)
+    kind_of = {topics.news_raw: "news", topics.social_raw: "social"}
+    docs, scored, risk = _raw(app, topics.docs), _raw(app, topics.scored), _raw(app, topics.risk)
+    dlq = {t: _raw(app, Topics.dlq(t)) for t in kind_of}
+    n, within = stream.score_batch_size, stream.score_batch_within_s
+
+    async def send_dead(letter: DeadLetter) -> None:
+        await dlq[letter.topic].send(key=letter.key, value=letter.value,
+                                     headers=letter.headers())
+
+    if ingest is not None:
+        @app.agent(_raw(app, topics.news_raw, topics.social_raw), name="ingest", concurrency=1)
+        async def ingest_agent(s: faust.StreamT) -> None:
+            async for events in s.take_events(n, within):
+                batch = [RawMessage(e.message.topic, e.message.partition, e.message.offset,
+                                    e.message.key, e.message.value,
+                                    kind_of[e.message.topic])  # type: ignore[arg-type]
+                         for e in events]
+
+                async def stage(batch: list[RawMessage] = batch) -> None:
+                    out, dead = await ingest.process(batch)
+                    for d in out:
+                        await docs.send(key=d.doc_id.encode(), value=d.to_json_bytes())
+                    for letter in dead:
+                        await send_dead(letter)
+
+                await run_stage(stage, "ingest")
+
+    if score is not None:
+        @app.agent(docs, name="score", concurrency=1)
+        async def score_agent(s: faust.StreamT) -> None:
+            async for events in s.take_events(n, within):
+                batch = [Document.model_validate_json(e.value) for e in events]
+
+                async def stage(batch: list[Document] = batch) -> None:
+                    for m in await score.process(batch):
+                        await scored.send(key=m.ticker.encode(), value=m.to_json_bytes())
+
+                await run_stage(stage, "score")
+
+    if aggregate is not None:
+        @app.agent(scored, name="aggregate", concurrency=1)
+        async def aggregate_agent(s: faust.StreamT) -> None:
+            async for events in s.take_events(max(n, 256), within):
+                batch = [ScoredMention.model_validate_json(e.value) for e in events]
+
+                async def stage(batch: list[ScoredMention] = batch) -> None:
+                    for u in await aggregate.process(batch):
+                        await risk.send(key=u.ticker.encode(), value=u.to_json_bytes())
+
+                await run_stage(stage, "aggregate")
+
+    @app.page("/metrics")
+    async def metrics_page(self: Any, request: Any) -> Any:
+        return self.text(metrics.render())
+
+    return app

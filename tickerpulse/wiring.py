@@ -1,0 +1,67 @@
+"""Composition of the stream worker: settings in, a ready faust app (and what to close) out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import faust
+
+from streams.app import create_app
+from streams.metrics import Metrics
+from streams.processing import Aggregate, Ingest, Score
+from streams.settings import AGENT_NAMES
+from streams.store import RedisKeys, RedisNoveltyIndex, RiskStore, connect
+from streams.topics import Topics, ensure_topics
+from tickerpulse.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Worker:
+    app: faust.App
+    metrics: Metrics
+    closers: list[Callable[[], object]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in reversed(self.closers):
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                log.exception("while closing")
+
+
+def selected_agents(settings: Settings) -> set[str]:
+    names = {a.strip() for a in settings.stream.agents.split(",") if a.strip()}
+    unknown = names - set(AGENT_NAMES)
+    if unknown:
+        raise ValueError(f"unknown agents {sorted(unknown)}; known: {', '.join(AGENT_NAMES)}")
+    return names
+
+
+def build_worker(settings: Settings) -> Worker:
+    """Topics created if missing, engine loaded and started, Redis clients, the faust app."""
+    agents = selected_agents(settings)
+    ensure_topics(settings.kafka, Topics(settings.kafka.topic_prefix).all())
+    metrics = Metrics()
+    worker_closers: list[Callable[[], object]] = []
+    redis = connect(settings.redis)
+    keys = RedisKeys(settings.redis.key_prefix)
+    ingest = score = aggregate = None
+    if "ingest" in agents:
+        index = RedisNoveltyIndex(redis, keys, settings.stream.novelty_window_s,
+                                  settings.risk.near_duplicate_threshold)
+        ingest = Ingest(index, settings.stream.max_text_chars, metrics)
+    if "score" in agents:
+        from models.api import load_engine
+
+        engine = load_engine(settings.model, settings.engine)
+        engine.start()
+        worker_closers.append(engine.close)
+        score = Score(engine, metrics)
+    if "aggregate" in agents:
+        aggregate = Aggregate(RiskStore(redis, keys, settings.risk), metrics)
+    app = create_app(settings.kafka, settings.stream, metrics, ingest, score, aggregate)
+    return Worker(app, metrics, worker_closers)
