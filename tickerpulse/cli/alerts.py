@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import sys
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import click
@@ -14,7 +15,7 @@ from alerts.errors import AlertsError, NotFoundError, RulesError
 from alerts.rules import load_rules, parse_duration
 from alerts.store import migrate as migrations
 from alerts.store.repository import AlertStore
-from streams.contracts import utc_now
+from streams.contracts import RiskUpdate, utc_now
 from tickerpulse.settings import Settings, load_settings
 
 
@@ -38,20 +39,33 @@ def run() -> None:
 
 
 async def _run(settings: Settings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(settings, stop)
+
+
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    risk_source: Callable[[], Iterable[RiskUpdate]] | None = None,
+) -> None:
+    """The alerts worker until ``stop``: consumer, outbox dispatcher and scheduled jobs.
+
+    Risk snapshots come from ``risk_source`` when given (e.g. the stream's Redis risk store),
+    else from the latest RiskUpdate per ticker seen on the topic.
+    """
     from alerts.agent import AlertService
     from tickerpulse.scheduler import LeaderJobs, build_scheduler
 
     service = AlertService(settings.alerts, settings.kafka, public_url=settings.api.public_url)
     await service.start()
     assert service.dispatcher is not None and service.pipeline is not None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     scheduler = None
     if settings.alerts.scheduler.enabled:
         jobs = LeaderJobs(settings.alerts, service.store, service.dispatcher,
-                          service.pipeline.latest_updates)
+                          risk_source or service.pipeline.latest_updates)
         scheduler = build_scheduler(jobs)
         scheduler.start()
     service.dispatcher.kick()  # whatever the outbox held before a crash goes out now
