@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -26,15 +27,24 @@ def export_fp32(loaded: LoadedModel, target: Path) -> Path:
     ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.long)
     mask = (ids != 0).long()
     shapes = torch.ones_like(ids)
-    axes = {0: "batch", 1: "tokens"}
     outputs = (
         ["probabilities"]
         if loaded.kind == "sentiment-only"
         else ["probabilities", "tag_ids", "tag_scores"]
     )
+    # The TorchScript exporter: it handles the dynamic batch/token axes of this graph without
+    # extra shape hints; it is deprecated (a DeprecationWarning we silence here, on purpose).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _export(head, (ids, mask, shapes), target, outputs)
+    return target
+
+
+def _export(head: torch.nn.Module, args: tuple, target: Path, outputs: list[str]) -> None:
+    axes = {0: "batch", 1: "tokens"}
     torch.onnx.export(
         head,
-        (ids, mask, shapes),
+        args,
         str(target),
         input_names=["input_ids", "attention_mask", "case_ids"],
         output_names=outputs,
@@ -49,7 +59,6 @@ def export_fp32(loaded: LoadedModel, target: Path) -> Path:
         opset_version=17,
         dynamo=False,
     )
-    return target
 
 
 def quantize(fp32: Path, target: Path) -> Path:
