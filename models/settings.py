@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 class ModelSettings(BaseModel):
     """Where models come from and where the default model is cached."""
 
-    model_config = ConfigDict(extra="forbid")
+    # validate_default: the path validators (expanding "~") must run on defaults too
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     path: str | None = Field(
         default=None,
