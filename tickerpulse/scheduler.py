@@ -99,6 +99,7 @@ class LeaderJobs:
 def build_scheduler(jobs: LeaderJobs) -> AsyncIOScheduler:
     """An AsyncIOScheduler with every job; start it inside the running event loop."""
     s = jobs.settings.scheduler
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)  # per-run noise
     scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True,
                                                                "max_instances": 1,
                                                                "misfire_grace_time": 30})
