@@ -1,0 +1,106 @@
+"""The dashboard page in a real browser (Debian Chromium), over a real Redis and SQL history.
+
+Scored mentions go through the real RiskStore into Redis; the app is served by uvicorn on a
+free port; Chromium loads the page, which must show the tickers ranked by risk and, on a click,
+the ticker's components and top documents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from streams.contracts import ScoredMention
+from tickerpulse.embedded import free_port, wait_for_port
+from tickerpulse.settings import Settings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _mention(doc: int, ticker: str, sentiment: str, p: float) -> ScoredMention:
+    rest = (1.0 - p) / 2
+    probs = {"negative": rest, "neutral": rest, "positive": rest} | {sentiment: p}
+    now = datetime.now(UTC) - timedelta(seconds=doc)
+    return ScoredMention(
+        doc_id=f"news:wire:{ticker}-{doc}", ticker=ticker, kind="news", source="wire",
+        published_at=now, excerpt=f"{ticker} headline number {doc}", url=None,
+        sentiment=sentiment, probabilities=probs, confidence=p, relevance=1.0,  # type: ignore[arg-type]
+        relevance_kind="subject", link_confidence=1.0, model_version="test-model",
+        scored_at=now,
+    )
+
+
+async def _seed(settings: Settings, mentions: list[ScoredMention]) -> None:
+    from streams.store import RedisKeys, RiskStore, connect
+
+    store = RiskStore(connect(settings.redis), RedisKeys(settings.redis.key_prefix), settings.risk)
+    try:
+        await store.commit_batch(mentions)
+    finally:
+        await store.redis.close()
+
+
+@pytest.fixture
+def served(redis_url: str, redis_prefix: str, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from tickerpulse.dashboard import build_dashboard
+
+    settings = Settings(
+        redis={"url": redis_url, "key_prefix": redis_prefix},
+        alerts={"database_url": f"sqlite:///{tmp_path}/alerts.db", "migrate_on_start": True},
+    )
+    mentions = [_mention(i, "BADCO", "negative", 0.95) for i in range(6)]
+    mentions += [_mention(i, "GOODCO", "positive", 0.9) for i in range(3)]
+    asyncio.run(_seed(settings, mentions))
+    dashboard = build_dashboard(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(dashboard.app, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for_port("127.0.0.1", port)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    dashboard.alerts.close()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium not installed")
+def test_page_ranks_tickers_and_shows_details(served: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        page.goto(served + "/")
+        page.wait_for_selector("#board tbody tr.row", timeout=10_000)
+        tickers = page.locator("#board tbody tr.row td:first-child").all_inner_texts()
+        assert tickers == ["BADCO", "GOODCO"]
+        scores = [float(s) for s in page.locator("#board td.score").all_inner_texts()]
+        assert scores[0] > scores[1]
+        page.locator("#board tr.row", has_text="GOODCO").click()
+        page.wait_for_function("document.querySelector('#detail-title').textContent.startsWith('GOODCO')")
+        assert page.url.endswith("/tickers/GOODCO")
+        docs = page.locator("#docs li").all_inner_texts()
+        assert docs and all("GOODCO headline" in d for d in docs)
+        assert page.locator("#components tr").count() > 0
+        page.screenshot(path=str(_artifacts() / "dashboard.png"), full_page=True)
+        browser.close()
+
+
+def _artifacts():  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "var"
+    path.mkdir(exist_ok=True)
+    return path
+
