@@ -52,6 +52,7 @@ def faust_settings(kafka: KafkaSettings, stream: StreamSettings) -> dict[str, An
         "web_host": "127.0.0.1",
         "autodiscover": False,
         "store": "memory://",
+        "datadir": stream.data_dir,
         "producer_linger": 0.005,
     }
 

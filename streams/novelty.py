@@ -108,6 +108,9 @@ class MemoryNoveltyIndex:
         self._buckets: dict[str, list[str]] = {}
         self._decisions: dict[str, Novelty] = {}
 
+    async def check_many(self, fps: list[Fingerprint]) -> list[Novelty]:
+        return [await self.check(fp) for fp in fps]
+
     async def check(self, fp: Fingerprint) -> Novelty:
         if fp.doc_id in self._decisions:
             return self._decisions[fp.doc_id]

@@ -62,6 +62,9 @@ class StreamSettings(BaseModel):
         default="ingest,score,aggregate",
         description="Comma-separated agents this worker runs (scale each role apart).",
     )
+    data_dir: str = Field(
+        default="var/faust", description="faust's local data directory (no tables are kept)."
+    )
     commit_interval_s: float = Field(
         default=1.0, gt=0, description="How often consumed offsets are committed."
     )

@@ -1,0 +1,181 @@
+"""Test helpers: a stand-in engine, topic readers and a worker subprocess.
+
+- :class:`StandInEngine`: the ``InferenceEngine.predict`` interface with keyword sentiment and
+  cashtag/name linking, for fast in-process tests of the stages (no model).
+- :func:`read_topic`: everything on a topic (all partitions, from the start) until a count is
+  reached or nothing new arrives; counts what arrives (never trusts ``end_offsets``).
+- :class:`WorkerProcess`: ``tickerpulse worker`` as a subprocess that tests can kill -9.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+NEGATIVE = re.compile(r"fall|plunge|miss|cut|loss|crash|fraud|investigation|weak|down|sink|dump")
+POSITIVE = re.compile(r"rise|beat|record|upgrade|strong|raise|long|breakout|crushing")
+NAMES = {"apple": "AAPL", "microsoft": "MSFT", "nvidia": "NVDA", "amazon": "AMZN",
+         "tesla": "TSLA", "alphabet": "GOOGL", "meta": "META", "jpmorgan": "JPM"}
+
+
+class StandInEngine:
+    """Deterministic, instant stand-in for ``models.api.InferenceEngine`` (unit tests only)."""
+
+    model_version = "stand-in-1"
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    async def predict(self, texts, hints=None):  # type: ignore[no-untyped-def]
+        self.calls.append(len(texts))
+        return [self._one(t, list(h) if hints else []) for t, h in
+                zip(texts, hints or [[]] * len(texts), strict=True)]
+
+    def _one(self, text: str, hints: list[str]) -> SimpleNamespace:
+        low = text.lower()
+        label = ("negative" if NEGATIVE.search(low) else
+                 "positive" if POSITIVE.search(low) else "neutral")
+        probs = {k: (0.8 if k == label else 0.1) for k in ("negative", "neutral", "positive")}
+        found = {m.upper(): "cashtag" for m in re.findall(r"\$([A-Za-z]{1,5})\b", text)}
+        for name, ticker in NAMES.items():
+            if name in low:
+                found.setdefault(ticker, "name")
+        for h in hints:
+            found.setdefault(h, "hint")
+        links = tuple(
+            SimpleNamespace(ticker=t, confidence=0.9, relevance=1.0 if i == 0 else 0.5,
+                            relevance_kind="subject" if i == 0 else "mention", method=m, text="")
+            for i, (t, m) in enumerate(found.items())
+        )
+        return SimpleNamespace(sentiment=label, probabilities=probs, confidence=0.8,
+                               entities=(), tickers=links, model_version=self.model_version)
+
+
+async def read_topic(
+    bootstrap: str, topic: str, expect: int | None = None, timeout_s: float = 30.0,
+    idle_s: float = 2.0,
+) -> list[ConsumerRecord]:
+    """Records of every partition from offset 0: stops at ``expect`` records, at the timeout,
+    or (without ``expect``) once nothing arrived for ``idle_s``."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    out: list[ConsumerRecord] = []
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        for _ in range(50):
+            if parts:
+                break
+            await asyncio.sleep(0.1)
+            await consumer._client.force_metadata_update()  # noqa: SLF001
+            parts = consumer.partitions_for_topic(topic) or set()
+        consumer.assign([TopicPartition(topic, p) for p in parts])
+        await consumer.seek_to_beginning()
+        deadline = time.monotonic() + timeout_s
+        last = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            got = [r for records in batch.values() for r in records]
+            out.extend(got)
+            if got:
+                last = time.monotonic()
+            if expect is not None and len(out) >= expect:
+                break
+            if expect is None and time.monotonic() - last > idle_s:
+                break
+    finally:
+        await consumer.stop()
+    return out
+
+
+@dataclass
+class WorkerProcess:
+    """``tickerpulse worker`` in a subprocess with ``env`` overrides; log in ``log_path``."""
+
+    env: dict[str, str]
+    log_path: Path
+    agents: str | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _log: object = field(default=None, init=False, repr=False)
+
+    def start(self) -> WorkerProcess:
+        cmd = [sys.executable, "-m", "tickerpulse.cli.main", "worker", "--loglevel", "info"]
+        if self.agents:
+            cmd += ["--agents", self.agents]
+        self._close_log()
+        log = self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop/kill9
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, env={**os.environ, **self.env})
+        return self
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()  # type: ignore[attr-defined]
+            self._log = None
+
+    def wait_ready(self, timeout_s: float = 90.0, after: int = 0) -> None:
+        """Wait for the ``after``+1-th 'Worker ready' in the log (faust's line)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited ({self.proc.returncode}): {self.tail()}")
+            if self.log_path.exists() and self.log_path.read_text(
+                    errors="replace").count("Worker ready") > after:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not ready in {timeout_s}s: {self.tail()}")
+
+    def tail(self, n: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-n:] if self.log_path.exists() else ""
+
+    def kill9(self) -> None:
+        assert self.proc is not None  # noqa: S101
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self._close_log()
+
+    def stop(self, timeout_s: float = 20.0) -> int | None:
+        try:
+            if self.proc is None or self.proc.poll() is not None:
+                return self.proc.returncode if self.proc else None
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                return self.proc.wait()
+        finally:
+            self._close_log()
+
+
+def pipeline_env(
+    bootstrap: str, redis_url: str, redis_prefix: str, run: str, model_path: str | None,
+    cache_dir: str, data_dir: str, batch: int = 64,
+) -> dict[str, str]:
+    """Environment for a worker isolated by topic prefix, consumer group and key prefix."""
+    env = {
+        "TICKERPULSE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "TICKERPULSE_KAFKA__TOPIC_PREFIX": f"{run}.",
+        "TICKERPULSE_STREAM__APP_ID": f"tp-{run}",
+        "TICKERPULSE_STREAM__WEB_PORT": "0",
+        "TICKERPULSE_STREAM__DATA_DIR": data_dir,
+        "TICKERPULSE_STREAM__SCORE_BATCH_SIZE": str(batch),
+        "TICKERPULSE_REDIS__URL": redis_url,
+        "TICKERPULSE_REDIS__KEY_PREFIX": redis_prefix,
+        "TICKERPULSE_MODEL__CACHE_DIR": cache_dir,
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    if model_path:
+        env["TICKERPULSE_MODEL__PATH"] = model_path
+    return env
