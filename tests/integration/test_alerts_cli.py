@@ -77,7 +77,8 @@ def test_rules_check_command(tmp_path: Path) -> None:
     broken.write_text(EXAMPLE.read_text().replace("severity: critical", "severity: dire"))
     bad = runner.invoke(cli, ["alerts", "rules", "check", str(broken)])
     assert bad.exit_code == 1
-    line = next(i for i, t in enumerate(broken.read_text().splitlines(), 1) if "severity: dire" in t)
+    lines = broken.read_text().splitlines()
+    line = next(i for i, t in enumerate(lines, 1) if "severity: dire" in t)
     assert f"{broken}:{line}: rules.1.severity:" in bad.output
 
 
@@ -122,3 +123,26 @@ def test_silences_by_cli_and_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert expired.exit_code == 0
     assert runner.invoke(cli, ["alerts", "silence", "list"]).output == ""
     assert runner.invoke(cli, ["alerts", "silence", "expire", "42"]).exit_code == 1
+
+
+def test_readme_example_receiver_accepts_send_test(tmp_path: Path) -> None:
+    import os
+
+    from tickerpulse.embedded import wait_for_port
+
+    secret, port = generate_secret(), free_port()
+    example = EXAMPLE.parent / "receiver.py"
+    with (tmp_path / "receiver.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, str(example), str(port)], stdout=log,
+                                stderr=subprocess.STDOUT, env={**os.environ,
+                                                               "WEBHOOK_SECRET": secret})
+    try:
+        wait_for_port("127.0.0.1", port)
+        url = f"http://127.0.0.1:{port}/"
+        assert tp("webhook", "send-test", "--url", url, "--secret", secret).returncode == 0
+        assert tp("webhook", "send-test", "--url", url,
+                  "--secret", generate_secret()).returncode == 1
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert "warning firing ACME send-test" in (tmp_path / "receiver.log").read_text()
