@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.dispatch import Dispatcher
 from alerts.notifiers import KafkaAlertsNotifier, Notifier, WebhookNotifier
@@ -111,12 +112,31 @@ class AlertService:
                 if not batches:
                     continue
                 updates = self._decode(m for msgs in batches.values() for m in msgs)
-                new_ids = await asyncio.to_thread(self.pipeline.process, updates)
+                new_ids = await self._store_decisions(updates, stop)
+                if new_ids is None:
+                    break  # stopping while SQL was unreachable: the batch is not committed
                 await consumer.commit()
                 if new_ids:
                     self.dispatcher.kick()
         finally:
             await consumer.stop()
+
+    async def _store_decisions(
+        self, updates: list[RiskUpdate], stop: asyncio.Event
+    ) -> list[str] | None:
+        """Decide and store, retrying while SQL is unreachable (offsets wait meanwhile)."""
+        assert self.pipeline is not None
+        delay = 0.5
+        while True:
+            try:
+                return await asyncio.to_thread(self.pipeline.process, updates)
+            except SQLAlchemyError as exc:
+                log.warning("alert history unreachable, retrying in %.1fs: %s", delay, exc)
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                return None
+            except TimeoutError:
+                delay = min(delay * 2, 10.0)
 
     def _decode(self, messages: object) -> list[RiskUpdate]:
         updates = []

@@ -234,8 +234,12 @@ def parse_rules(text: str, source: str = "<memory>") -> RuleSet:
     )
 
 
+EXAMPLE_RULES = Path(__file__).resolve().parent / "examples" / "rules.yaml"
+
+
 def load_rules(path: str | Path) -> RuleSet:
-    file = Path(path)
+    """Load and validate a rules file; an empty path means the packaged example rules."""
+    file = Path(path) if str(path) else EXAMPLE_RULES
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:

@@ -78,7 +78,8 @@ class AlertSettings(BaseModel):
         default=True, description="Apply Alembic migrations when the alerts worker starts."
     )
     rules_path: str = Field(
-        default="alerts/examples/rules.yaml", description="YAML rules file, validated at start."
+        default="",
+        description="YAML rules file, validated at start; empty = the packaged example rules.",
     )
     endpoints: list[WebhookEndpointSettings] = Field(
         default_factory=list, description="Webhook endpoints (JSON list in the environment)."

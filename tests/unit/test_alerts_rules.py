@@ -93,3 +93,7 @@ def test_parse_duration_rejects_garbage() -> None:
     for bad in ("soon", "-5m", True, None):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+def test_empty_path_loads_the_packaged_example() -> None:
+    assert load_rules("").source == str(EXAMPLE)
