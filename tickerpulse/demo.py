@@ -1,0 +1,201 @@
+"""The demo: every part of tickerpulse on embedded defaults, with a simulated feed.
+
+Starts the embedded broker (unless kafka.embedded=false), then as child processes the stream
+worker, the alerts worker and the dashboard, plus an in-process webhook receiver that verifies
+every signed alert; feeds them `tickerpulse simulate` (an earnings shock and a viral rumour);
+prints the risk board as a table while it runs, and at the end writes a PNG of risk over time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import click
+import httpx
+
+from alerts.signing import WebhookVerificationError, generate_secret, verify
+from streams.topics import Topics, ensure_topics
+from tickerpulse.embedded import EmbeddedBroker, free_port, wait_for_port
+from tickerpulse.settings import Settings
+
+
+@dataclass
+class DemoReceiver:
+    """A webhook endpoint, as its owner would write it: verify, then accept (2xx)."""
+
+    secret: str
+    received: list[dict] = field(default_factory=list)  # type: ignore[type-arg]
+    rejected: int = 0
+
+    def start(self) -> str:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                try:
+                    verify(receiver.secret, dict(self.headers.items()), body)
+                except WebhookVerificationError:
+                    receiver.rejected += 1
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                alert = json.loads(body)
+                receiver.received.append(alert)
+                rule = alert.get("rule", {})
+                click.echo(
+                    f"  webhook ← {alert.get('status', '?'):8} {alert.get('severity', '?'):8} "
+                    f"{alert.get('ticker', '?'):6} "
+                    f"{rule.get('name', '?') if isinstance(rule, dict) else rule}"
+                )
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self._server.server_port}/alerts"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "wb")  # noqa: SIM115 - closed with the process
+    cmd = [sys.executable, "-m", "tickerpulse.cli.main", *args]
+    return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _board_table(board: dict) -> str:  # type: ignore[type-arg]
+    head = f"  {'ticker':8}{'risk':>7}{'sent 15m':>10}{'sent 1h':>9}{'buzz z':>8}{'mentions':>10}"
+    lines = [head]
+    for u in board["tickers"]:
+        lines.append(
+            f"  {u['ticker']:8}{u['score']:7.1f}{u['sentiment'].get('15m', 0):10.2f}"
+            f"{u['sentiment'].get('1h', 0):9.2f}{u['buzz_z']:8.2f}{u['mentions_total']:10d}"
+        )
+    return "\n".join(lines)
+
+
+def _plot(series: dict[str, list[tuple[float, float]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for ticker, points in sorted(series.items()):
+        ax.plot([t for t, _ in points], [s for _, s in points], marker=".", label=ticker)
+    ax.set_xlabel("seconds since the feed started")
+    ax.set_ylabel("risk score (0-100)")
+    ax.set_ylim(0, 100)
+    ax.set_title("tickerpulse demo: per-ticker risk")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_demo(settings: Settings, duration_s: float, rate: float, keep: bool, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    broker = None
+    kafka = settings.kafka
+    if kafka.embedded:
+        broker = EmbeddedBroker(log_path=out / "broker.log").start()
+        kafka = kafka.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
+    ensure_topics(kafka, Topics(kafka.topic_prefix).all())
+    receiver = DemoReceiver(generate_secret())
+    hook_url = receiver.start()
+    port = free_port() if settings.api.port == 8080 and not _port_free(8080) else settings.api.port
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TICKERPULSE_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "TICKERPULSE_KAFKA__EMBEDDED": "false",
+        "TICKERPULSE_REDIS__KEY_PREFIX": f"tpdemo:{int(time.time())}:",
+        "TICKERPULSE_ALERTS__DATABASE_URL": f"sqlite:///{(out / 'alerts.db').resolve()}",
+        "TICKERPULSE_ALERTS__ENDPOINTS": json.dumps(
+            [{"name": "demo", "url": hook_url, "secret": receiver.secret}]
+        ),
+        "TICKERPULSE_ALERTS__SCHEDULER__SNAPSHOT_INTERVAL_MIN": "0.25",
+        "TICKERPULSE_API__PORT": str(port),
+        "TICKERPULSE_API__PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
+    procs = {
+        "worker": _spawn(["worker"], env, out / "worker.log"),
+        "alerts": _spawn(["alerts", "run"], env, out / "alerts.log"),
+        "api": _spawn(["api", "serve"], env, out / "api.log"),
+    }
+    try:
+        _drive(procs, env, port, duration_s, rate, keep, out, receiver)
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        receiver.stop()
+        if broker is not None:
+            broker.stop()
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _drive(  # noqa: PLR0913 - the demo's knobs
+    procs: dict[str, subprocess.Popen[bytes]], env: dict[str, str], port: int,
+    duration_s: float, rate: float, keep: bool, out: Path, receiver: DemoReceiver,
+) -> None:
+    wait_for_port("127.0.0.1", port, timeout_s=60)
+    base = f"http://127.0.0.1:{port}"
+    click.echo(f"dashboard: {base}/   (logs in {out}/)")
+    click.echo("waiting for the worker to join its consumer group…")
+    time.sleep(8)
+    count = int(rate * duration_s)
+    feed = _spawn(["simulate", "--rate", str(rate), "--count", str(count),
+                   "--truth", str(out / "truth.jsonl")], env, out / "simulate.log")
+    series: dict[str, list[tuple[float, float]]] = {}
+    started = time.monotonic()
+    with httpx.Client(base_url=base, timeout=5) as client:
+        while True:
+            time.sleep(10)
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    raise click.ClickException(f"{name} exited ({proc.returncode}); see {out}")
+            board = client.get("/api/v1/risk").json()
+            elapsed = time.monotonic() - started
+            for u in board["tickers"]:
+                series.setdefault(u["ticker"], []).append((elapsed, u["score"]))
+            click.echo(f"\n[{elapsed:5.0f}s] feed {'running' if feed.poll() is None else 'done'}, "
+                       f"{len(receiver.received)} alerts received")
+            click.echo(_board_table(board))
+            if feed.poll() is not None and elapsed > duration_s + 10:
+                break
+    _plot(series, out / "risk.png")
+    click.echo(f"\nrisk over time: {out / 'risk.png'}")
+    click.echo(f"alerts delivered to the demo webhook: {len(receiver.received)} "
+               f"(signature failures: {receiver.rejected})")
+    if keep:
+        click.echo(f"still serving {base}/ - Ctrl-C to stop")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
