@@ -19,10 +19,12 @@ class ModelSettings(BaseModel):
     )
     cache_dir: Path = Field(
         default=Path("~/.cache/tickerpulse/models"),
+        validate_default=True,
         description="Where `tickerpulse model build-default` stores the default model.",
     )
     data_dir: Path = Field(
         default=Path("../shared/data"),
+        validate_default=True,
         description="Directory holding the labelled training data (CSV and CoNLL).",
     )
     base_checkpoint: str = Field(

@@ -240,3 +240,37 @@ def predict(text: str, model_path: str | None, hints: tuple[str, ...], as_json: 
             f"{link.confidence:.2f}, relevance {link.relevance:.2f} ({link.relevance_kind})"
         )
     click.echo(f"model: {pred.model_version}", file=sys.stderr)
+
+
+@model.command("eval-linking")
+@click.option(
+    "--data",
+    "data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="CSV with cashtags (default: the TFNS validation split of the shared data).",
+)
+@click.option("--model", "model_path", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def eval_linking_cmd(data: Path | None, model_path: str | None, as_json: bool) -> None:
+    """Ticker-linking precision/recall on tweets labelled by their own cashtags."""
+    from models.data import load_corpus, load_csv
+    from models.linkeval import link_scores, linking_set
+
+    settings = load_settings().model
+    if data is not None:
+        rows = load_csv(data)
+    else:
+        rows = load_corpus(settings.data_dir, settings.seed).sentiment_val["tfns"]
+    report = {}
+    with _engine(model_path, None) as engine:
+        for view in ("full", "masked"):
+            report[view] = link_scores(engine, linking_set(rows, masked=view == "masked"))
+            m = report[view]
+            click.echo(
+                f"{view:<7} n={m['n']} precision={m['precision']:.4f} "
+                f"recall={m['recall']:.4f} f1={m['f1']:.4f}"
+            )
+        report["model_version"] = engine.model_version
+    if as_json:
+        _emit_json(report)
