@@ -60,4 +60,5 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 9000
+    ThreadingHTTPServer.request_queue_size = 128  # the default backlog (5) drops bursts
     ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
