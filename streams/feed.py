@@ -175,19 +175,27 @@ class Feed:
         return FeedMessage("social", rec["id"].encode(), json.dumps(rec).encode(), truth)
 
 
-def malformed(i: int, reason: str, max_text_chars: int = 20_000) -> tuple[str, bytes]:
-    """(topic kind, bytes) of a bad message that must be dead-lettered with ``reason``."""
-    good = {"schema_version": 1, "id": f"bad-{i}", "platform": "x",
-            "created_at": "2026-11-28T10:00:00Z", "text": "fine text $AAPL",
-            "author": {"id": "u", "followers": 1}}
+def malformed(i: int, reason: str, kind: Literal["news", "social"] = "social",
+              max_text_chars: int = 20_000) -> bytes:
+    """The bytes of a bad ``kind`` message that must be dead-lettered with ``reason``."""
+    if kind == "news":
+        good: dict[str, object] = {
+            "schema_version": 1, "id": f"bad-{i}", "source": "wire-x", "headline": "Apple up",
+            "published_at": "2026-11-28T10:00:00Z", "url": "https://news.example/bad"}
+        text_field, drop, retype = "headline", "url", {"published_at": "last tuesday"}
+    else:
+        good = {"schema_version": 1, "id": f"bad-{i}", "platform": "x",
+                "created_at": "2026-11-28T10:00:00Z", "text": "fine text $AAPL",
+                "author": {"id": "u", "followers": 1}}
+        text_field, drop, retype = "text", "author", {"author": {"id": "u", "followers": "lots"}}
     variants: dict[str, bytes] = {
         "invalid_utf8": b'{"schema_version": 1, "text": "\xff\xfe"}',
         "invalid_json": b'{"schema_version": 1, "id": "bad-' + str(i).encode(),
         "unknown_schema_version": json.dumps({**good, "schema_version": 9}).encode(),
-        "missing_field": json.dumps({k: v for k, v in good.items() if k != "author"}).encode(),
-        "wrong_type": json.dumps({**good, "author": {"id": "u", "followers": "lots"}}).encode(),
-        "text_too_long": json.dumps({**good, "text": "a" * (max_text_chars + 1)}).encode(),
-        "empty_text": json.dumps({**good, "text": "   "}).encode(),
+        "missing_field": json.dumps({k: v for k, v in good.items() if k != drop}).encode(),
+        "wrong_type": json.dumps({**good, **retype}).encode(),
+        "text_too_long": json.dumps({**good, text_field: "a" * (max_text_chars + 1)}).encode(),
+        "empty_text": json.dumps({**good, text_field: "   "}).encode(),
     }
     assert set(variants) == set(DLQ_REASONS)  # noqa: S101 - every reason has a generator
-    return "social", variants[reason]
+    return variants[reason]

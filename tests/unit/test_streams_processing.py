@@ -49,14 +49,15 @@ async def test_stages_turn_a_feed_into_counted_mentions_and_dead_letters() -> No
     metrics = Metrics()
     ingest = Ingest(MemoryNoveltyIndex(), 20_000, metrics, clock=NOW.timestamp)
     feed = list(Feed(seed=3).messages(400, clock=lambda: NOW))
-    bad = [malformed(i, reason) for i, reason in enumerate(DLQ_REASONS)]
+    bad = [(kind, malformed(i, reason, kind)) for i, reason in enumerate(DLQ_REASONS)
+           for kind in ("news", "social")]
     batch = [raw(i, m.topic_kind, m.value) for i, m in enumerate(feed)]
     batch += [raw(1000 + i, kind, value) for i, (kind, value) in enumerate(bad)]
     docs, dead = await ingest.process(batch)
 
     assert len(docs) == 400
-    assert sorted(d.reason for d in dead) == sorted(DLQ_REASONS)
-    assert metrics.total("dead_letters_total") == len(DLQ_REASONS)
+    assert sorted(d.reason for d in dead) == sorted(DLQ_REASONS * 2)
+    assert metrics.total("dead_letters_total") == 2 * len(DLQ_REASONS)
     reposts = {m.truth.doc_id for m in feed if m.truth.repost_of}
     by_id = {d.doc_id: d for d in docs}
     assert reposts and all(by_id[r].novelty.kind in {"exact", "near"} for r in reposts)
