@@ -17,7 +17,7 @@ from alerts.decision import Notification
 from alerts.rules import Rule, parse_duration
 from streams.contracts import RiskUpdate
 
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION: Literal[1] = 1
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / f"alert.v{PAYLOAD_VERSION}.schema.json"
 
 

@@ -66,7 +66,7 @@ class OutboxQueue:
                     .where(Delivery.id == delivery_id, Delivery.status == "pending",
                            sa.or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now))
                     .values(claimed_until=now + claim_for, claimed_by=holder)
-                ).rowcount
+                ).rowcount  # type: ignore[attr-defined]
                 if taken != 1:
                     continue
                 d = s.get_one(Delivery, delivery_id)

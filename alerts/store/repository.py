@@ -41,6 +41,11 @@ class Decided:
     rules_version: str
 
 
+def _rowcount(s: Session, statement: sa.Executable) -> int:
+    """Rows matched by an UPDATE or DELETE."""
+    return int(s.execute(statement).rowcount)  # type: ignore[attr-defined]
+
+
 def make_engine(url: str) -> sa.Engine:
     ensure_sqlite_dir(url)
     if url.startswith("sqlite"):
@@ -238,17 +243,13 @@ class AlertStore:
             pending = sa.select(Delivery.alert_id).where(Delivery.status == "pending")
             old = sa.select(Alert.id).where(Alert.decided_at < before, Alert.id.not_in(pending))
             old_ids = list(s.scalars(old))
-            attempts = s.execute(sa.delete(DeliveryAttempt).where(
+            attempts = _rowcount(s, sa.delete(DeliveryAttempt).where(
                 DeliveryAttempt.delivery_id.in_(
-                    sa.select(Delivery.id).where(Delivery.alert_id.in_(old_ids))))).rowcount
+                    sa.select(Delivery.id).where(Delivery.alert_id.in_(old_ids)))))
             s.execute(sa.delete(Delivery).where(Delivery.alert_id.in_(old_ids)))
-            alerts = s.execute(sa.delete(Alert).where(Alert.id.in_(old_ids))).rowcount
-            snaps = s.execute(
-                sa.delete(RiskSnapshot).where(RiskSnapshot.taken_at < before)
-            ).rowcount
-            silences = s.execute(
-                sa.delete(SilenceRow).where(SilenceRow.expires_at < before)
-            ).rowcount
+            alerts = _rowcount(s, sa.delete(Alert).where(Alert.id.in_(old_ids)))
+            snaps = _rowcount(s, sa.delete(RiskSnapshot).where(RiskSnapshot.taken_at < before))
+            silences = _rowcount(s, sa.delete(SilenceRow).where(SilenceRow.expires_at < before))
         return {"alerts": alerts, "attempts": attempts, "snapshots": snaps, "silences": silences}
 
     def try_lease(self, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
@@ -262,10 +263,10 @@ class AlertStore:
                     return True
                 except sa.exc.IntegrityError:
                     return False
-            taken = s.execute(
+            taken = _rowcount(s,
                 sa.update(SchedulerLease)
                 .where(SchedulerLease.name == name)
                 .where(sa.or_(SchedulerLease.holder == holder, SchedulerLease.expires_at < now))
                 .values(holder=holder, expires_at=now + ttl)
-            ).rowcount
+            )
             return taken == 1

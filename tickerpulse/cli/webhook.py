@@ -74,10 +74,10 @@ def verify_cmd(secret: str, body_path: str, headers: tuple[str, ...], msg_id: st
         if not sep:
             raise click.BadParameter(f"not 'name: value': {line!r}", param_hint="--header")
         given[name.strip().lower()] = value.strip()
-    for name, value in (("webhook-id", msg_id), ("webhook-timestamp", timestamp),
-                        ("webhook-signature", signature)):
-        if value is not None:
-            given[name] = value
+    for header, option in (("webhook-id", msg_id), ("webhook-timestamp", timestamp),
+                           ("webhook-signature", signature)):
+        if option is not None:
+            given[header] = option
     try:
         event_id = verify(secret, given, raw, tolerance_s=tolerance)
     except WebhookVerificationError as exc:
