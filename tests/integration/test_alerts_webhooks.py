@@ -15,7 +15,7 @@ import httpx
 import jsonschema
 import pytest
 from fastapi import FastAPI
-from test_alerts_receiver import Receiver, wait_until
+from test_alerts_receiver import Receiver
 
 from alerts.dispatch import Dispatcher
 from alerts.notifiers import WebhookNotifier
