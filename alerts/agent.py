@@ -111,8 +111,8 @@ class AlertService:
                 batches = await consumer.getmany(timeout_ms=200, max_records=500)
                 if not batches:
                     continue
-                updates = self._decode(m for msgs in batches.values() for m in msgs)
-                new_ids = await self._store_decisions(updates, stop)
+                updates, positions = self._decode(m for msgs in batches.values() for m in msgs)
+                new_ids = await self._store_decisions(updates, positions, stop)
                 if new_ids is None:
                     break  # stopping while SQL was unreachable: the batch is not committed
                 await consumer.commit()
@@ -122,14 +122,14 @@ class AlertService:
             await consumer.stop()
 
     async def _store_decisions(
-        self, updates: list[RiskUpdate], stop: asyncio.Event
+        self, updates: list[RiskUpdate], positions: list[tuple[str, int]], stop: asyncio.Event
     ) -> list[str] | None:
         """Decide and store, retrying while SQL is unreachable (offsets wait meanwhile)."""
         assert self.pipeline is not None
         delay = 0.5
         while True:
             try:
-                return await asyncio.to_thread(self.pipeline.process, updates)
+                return await asyncio.to_thread(self.pipeline.process, updates, positions)
             except SQLAlchemyError as exc:
                 log.warning("alert history unreachable, retrying in %.1fs: %s", delay, exc)
             try:
@@ -138,14 +138,15 @@ class AlertService:
             except TimeoutError:
                 delay = min(delay * 2, 10.0)
 
-    def _decode(self, messages: object) -> list[RiskUpdate]:
-        updates = []
+    def _decode(self, messages: object) -> tuple[list[RiskUpdate], list[tuple[str, int]]]:
+        updates, positions = [], []
         for message in messages:  # type: ignore[attr-defined]
             try:
                 updates.append(RiskUpdate.model_validate_json(message.value))
+                positions.append((f"{message.topic}/{message.partition}", message.offset))
             except ValidationError as exc:
                 # The risk topic is our own output: a bad record is a bug upstream; count it.
                 self.invalid_updates += 1
                 log.error("invalid RiskUpdate at %s[%s]@%s: %s", message.topic,
                           message.partition, message.offset, exc.errors()[:1])
-        return updates
+        return updates, positions

@@ -37,6 +37,7 @@ class RuleState:
     last_resolved_at: datetime | None = None
     value: float | None = None
     seq: int = 0  # notifications decided for this fingerprint: feeds the event id
+    recorded: bool = False  # this incident's firing was stored (sent or muted)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class TickerState:
     ticker: str
     rules: Mapping[str, RuleState] = field(default_factory=dict)
     history: Mapping[str, tuple[tuple[datetime, float], ...]] = field(default_factory=dict)
+    # last applied input position per source partition ("topic/partition" -> offset), kept with
+    # the state so a replayed input (crash before the offset commit) is recognised and skipped
+    positions: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,7 +140,8 @@ class Decider:
             states[rule.name] = new
             if note is not None:
                 notes.append(note)
-        return TickerState(ticker=ticker, rules=states, history=history), notes
+        out = TickerState(ticker=ticker, rules=states, history=history, positions=state.positions)
+        return out, notes
 
 
 def step(rule: Rule, st: RuleState, value: float, now: datetime) -> tuple[RuleState, str | None]:
@@ -156,7 +161,8 @@ def step(rule: Rule, st: RuleState, value: float, now: datetime) -> tuple[RuleSt
         ready = st.since is not None and now - st.since >= rule.for_
         cooled = st.last_resolved_at is None or now - st.last_resolved_at >= rule.cooldown
         if ready and cooled:
-            return replace(st, phase="firing", fired_at=now, last_sent_at=None), "fire"
+            started = replace(st, phase="firing", fired_at=now, last_sent_at=None, recorded=False)
+            return started, "fire"
         return st, None
     # firing
     if not still:
@@ -181,8 +187,8 @@ def _emit(
         status: Status = "resolved"
     else:
         status = "firing"
-        if muted is not None and st.last_sent_at is None and kind == "fire" and st.fired_at != now:
-            return st, None  # still muted: a muted firing is recorded only once, when it starts
+        if muted is not None and (kind == "repeat" or st.recorded):
+            return st, None  # still muted: a muted firing is recorded once per incident
     fp = fingerprint(rule.name, ticker)
     seq = st.seq + 1
     note = Notification(
@@ -202,7 +208,7 @@ def _emit(
     sent_at = now if muted is None else st.last_sent_at
     if status == "resolved":
         sent_at = None
-    return replace(st, seq=seq, last_sent_at=sent_at), note
+    return replace(st, seq=seq, last_sent_at=sent_at, recorded=True), note
 
 
 def _muted_by(

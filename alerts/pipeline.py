@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from alerts.decision import Decider
@@ -39,17 +40,32 @@ class AlertPipeline:
         self.latest: dict[str, RiskUpdate] = {}  # latest risk per ticker, for snapshots
         self._latest_lock = threading.Lock()
 
-    def process(self, updates: Sequence[RiskUpdate]) -> list[str]:
-        """Decide on ``updates`` (in topic order) and store; returns new event ids."""
+    def process(
+        self,
+        updates: Sequence[RiskUpdate],
+        positions: Sequence[tuple[str, int]] | None = None,
+    ) -> list[str]:
+        """Decide on ``updates`` (in topic order) and store; returns new event ids.
+
+        ``positions`` ("topic/partition", offset) per update, when given, make a replay
+        idempotent: an input at or before the position stored with the ticker's state is
+        skipped (the state and the position are committed in one transaction).
+        """
         if not updates:
             return []
-        now = self.clock()
         states = self.store.load_states(u.ticker for u in updates)
-        silences = self.store.active_silences(now)
+        silences = self.store.active_silences(self.clock())
         decided: list[Decided] = []
-        for update in updates:
+        for i, update in enumerate(updates):
+            now = self.clock()
             ticker = update.ticker.upper()
-            states[ticker], notes = self.decider.decide(states[ticker], update, now, silences)
+            state = states[ticker]
+            if positions is not None:
+                where, offset = positions[i]
+                if state.positions.get(where, -1) >= offset:
+                    continue  # applied before a crash: the replay changes nothing
+                state = replace(state, positions={**state.positions, where: offset})
+            states[ticker], notes = self.decider.decide(state, update, now, silences)
             for note in notes:
                 rule = self.rules.by_name(note.rule)
                 assert rule is not None
@@ -60,7 +76,9 @@ class AlertPipeline:
                 previous = self.latest.get(ticker)
                 if previous is None or previous.as_of <= update.as_of:
                     self.latest[ticker] = update
-        new_ids = self.store.commit_decisions(states, decided, self.channels, now, self.deadline)
+        new_ids = self.store.commit_decisions(
+            states, decided, self.channels, self.clock(), self.deadline
+        )
         if new_ids:
             log.info("decided %d alert(s): %s", len(new_ids), new_ids)
         return new_ids

@@ -24,7 +24,8 @@ def dump_state(state: TickerState) -> str:
             raw[key] = raw[key].isoformat() if raw[key] is not None else None
         rules[name] = raw
     history = {h: [[t.isoformat(), v] for t, v in samples] for h, samples in state.history.items()}
-    return json.dumps({"rules": rules, "history": history}, sort_keys=True)
+    doc = {"rules": rules, "history": history, "positions": dict(state.positions)}
+    return json.dumps(doc, sort_keys=True)
 
 
 def load_state(ticker: str, text: str | None) -> TickerState:
@@ -40,4 +41,5 @@ def load_state(ticker: str, text: str | None) -> TickerState:
         h: tuple((datetime.fromisoformat(t), float(v)) for t, v in samples)
         for h, samples in raw.get("history", {}).items()
     }
-    return TickerState(ticker=ticker, rules=rules, history=history)
+    positions = {k: int(v) for k, v in raw.get("positions", {}).items()}
+    return TickerState(ticker=ticker, rules=rules, history=history, positions=positions)

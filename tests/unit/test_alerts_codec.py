@@ -16,6 +16,7 @@ def test_state_round_trip() -> None:
                               seq=3),
                "b": RuleState(phase="inactive", last_resolved_at=t - timedelta(hours=1))},
         history={"15m": ((t, 0.25), (t + timedelta(minutes=1), -0.5))},
+        positions={"risk/0": 41, "risk/3": 7},
     )
     assert load_state("AAPL", dump_state(state)) == state
     assert load_state("MSFT", None) == TickerState(ticker="MSFT")

@@ -37,6 +37,17 @@ rules:
     scope: {ticker: REP}
     condition: {metric: score, enter: 50, exit: 40}
     repeat_interval: 10m
+  - name: rep-warn
+    family: rep
+    severity: warning
+    scope: {ticker: REPI}
+    condition: {metric: buzz_z, enter: 3, exit: 2}
+    repeat_interval: 10m
+  - name: rep-crit
+    family: rep
+    severity: critical
+    scope: {ticker: REPI}
+    condition: {metric: buzz_z, enter: 6, exit: 5}
   - name: cool
     severity: info
     scope: {ticker: COOL}
@@ -134,6 +145,15 @@ CASES = {
         "X", [(0, {"score": 72}), (1, {"score": 90}), (2, {"score": 50})],
         [[FIRE_W], [("score-crit", "firing", None)],
          [("score-warn", "resolved", None), ("score-crit", "resolved", None)]]),
+    "two updates at the same instant record a muted firing once": (
+        "X", [(0, {"score": 90}), (0, {"score": 91}), (1, {"score": 92})],
+        [[("score-warn", "firing", "inhibited:score-crit"), ("score-crit", "firing", None)],
+         [], []]),
+    "repeats are muted while inhibited, and resume after": (
+        "REPI", [(0, {"buzz": 4}), (5, {"buzz": 7}), (15, {"buzz": 7}), (25, {"buzz": 7}),
+                 (26, {"buzz": 4}), (30, {"buzz": 4})],
+        [[("rep-warn", "firing", None)], [("rep-crit", "firing", None)], [], [],
+         [("rep-warn", "firing", None), ("rep-crit", "resolved", None)], []]),
     "sentiment level below with hysteresis (watchlist scope)": (
         "AAPL", [(0, {"s1h": -0.5}), (1, {"s1h": -0.3}), (2, {"s1h": -0.1})],
         [[("neg", "firing", None)], [], [("neg", "resolved", None)]]),

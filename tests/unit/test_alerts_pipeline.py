@@ -153,3 +153,19 @@ def test_schema_file_is_in_sync(tmp_path: Path) -> None:
     fresh = export_schema(tmp_path / "alert.schema.json")
     assert fresh.read_text() == SCHEMA_PATH.read_text(), "run `tickerpulse alerts schema`"
     assert AlertPayload.model_json_schema()["properties"]["schema_version"]["const"] == 1
+
+
+async def test_replayed_batch_after_a_crash_decides_nothing_new(tmp_path: Path) -> None:
+    """Crash after the SQL commit but before the offset commit: the batch comes again."""
+    clock = Clock()
+    store, pipeline, _, _ = build(tmp_path, lambda r: httpx.Response(204), clock)
+    batch = [risk("AAPL", 80, clock), risk("AAPL", 50, clock), risk("AAPL", 80, clock)]
+    where = [("risk/0", 10), ("risk/0", 11), ("risk/0", 12)]
+    first = pipeline.process(batch, where)
+    assert len(first) == 3
+    restarted = AlertPipeline(RULES, store, ["webhook:ops"], public_url="http://dash",
+                              deadline=timedelta(hours=1), clock=clock)
+    assert restarted.process(batch, where) == []
+    assert [a.event_id for a in store.list_alerts()][::-1] == first
+    # without positions the advanced state would decide again: the positions matter
+    assert len(restarted.process(batch[1:])) == 2
