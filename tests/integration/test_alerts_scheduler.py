@@ -130,3 +130,22 @@ async def test_daily_digest_once_per_endpoint_and_day(db_url: str) -> None:
     finally:
         receiver.stop()
         store.close()
+
+
+async def test_two_running_schedulers_one_acts(db_url: str) -> None:
+    settings = AlertSettings(database_url=db_url,
+                             scheduler={"snapshot_interval_min": 0.005, "lease_s": 5})
+    stores = [AlertStore(db_url, migrate=True), AlertStore(db_url)]
+    jobs = [LeaderJobs(settings, s, None, lambda: [risk("AAPL", 10.0)], holder=h)
+            for s, h in zip(stores, ["one", "two"], strict=True)]
+    schedulers = [build_scheduler(j) for j in jobs]
+    for s in schedulers:
+        s.start()
+    await asyncio.sleep(2.5)
+    for s in schedulers:
+        s.shutdown(wait=False)
+    runs = sorted(j.runs.get("snapshots", 0) for j in jobs)
+    assert runs[0] == 0 and runs[1] >= 4
+    assert len(stores[0].snapshots("AAPL")) == runs[1]
+    for s in stores:
+        s.close()

@@ -97,3 +97,32 @@ def test_parse_duration_rejects_garbage() -> None:
 
 def test_empty_path_loads_the_packaged_example() -> None:
     assert load_rules("").source == str(EXAMPLE)
+
+
+def test_settings_reject_malformed_endpoint_secrets_and_duplicate_names() -> None:
+    from pydantic import ValidationError
+
+    from alerts.settings import AlertSettings
+    from alerts.signing import generate_secret
+
+    good = {"name": "ops", "url": "http://x", "secret": generate_secret()}
+    settings = AlertSettings(endpoints=[good])
+    assert "whsec_" not in repr(settings)  # SecretStr: masked
+    with pytest.raises(ValidationError, match="whsec_"):
+        AlertSettings(endpoints=[{**good, "secret": "plain-password"}])
+    with pytest.raises(ValidationError, match="unique"):
+        AlertSettings(endpoints=[good, good])
+
+
+def test_alerts_run_refuses_invalid_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from tickerpulse.cli.main import cli
+
+    bad = tmp_path / "rules.yaml"
+    bad.write_text(GOOD.replace("exit: 60", "exit: 90"))
+    monkeypatch.setenv("TICKERPULSE_ALERTS__RULES_PATH", str(bad))
+    monkeypatch.setenv("TICKERPULSE_ALERTS__DATABASE_URL", f"sqlite:///{tmp_path}/a.db")
+    result = CliRunner().invoke(cli, ["alerts", "run"])
+    assert result.exit_code == 1
+    assert f"invalid rules: {bad}:8: rules.0.condition:" in result.output
