@@ -154,7 +154,11 @@ class RiskUpdate(_Record):
     mentions_total: int = Field(ge=0)
     top_documents: list[ContributingDocument] = Field(default_factory=list)
     model_version: str
-    trigger_doc_id: str
+    trigger_doc_id: str = Field(description="The last mention folded into this update.")
+    trigger_doc_ids: list[str] = Field(
+        default_factory=list,
+        description="Every mention folded into this update (one batch of the ticker), in order.",
+    )
 
 
 INPUT_CONTRACTS: dict[str, type[BaseModel]] = {"news": NewsArticle, "social": SocialPost}

@@ -17,7 +17,7 @@ from streams.contracts import Document, DocumentKind, Novelty, RiskUpdate, Score
 from streams.errors import InputError
 from streams.metrics import Metrics
 from streams.novelty import Fingerprint
-from streams.store.risk_store import CommitOutcome
+from streams.store.risk_store import CommitResult
 
 
 class NoveltyIndex(Protocol):
@@ -33,7 +33,7 @@ class Engine(Protocol):
 
 
 class RiskCommitter(Protocol):
-    async def commit_batch(self, mentions: Sequence[ScoredMention]) -> list[CommitOutcome]: ...
+    async def commit_batch(self, mentions: Sequence[ScoredMention]) -> CommitResult: ...
 
 
 @dataclass(frozen=True)
@@ -128,10 +128,8 @@ class Aggregate:
         self.store, self.metrics = store, metrics
 
     async def process(self, mentions: Sequence[ScoredMention]) -> list[RiskUpdate]:
-        outcomes = await self.store.commit_batch(mentions)
-        updates = []
-        for o in outcomes:
-            self.metrics.inc("risk_commits_total", result="counted" if o.counted else "replay")
-            if o.update is not None:
-                updates.append(o.update)
-        return updates
+        result = await self.store.commit_batch(mentions)
+        counted = sum(result.counted)
+        self.metrics.inc("risk_commits_total", counted, result="counted")
+        self.metrics.inc("risk_commits_total", len(result.counted) - counted, result="replay")
+        return result.updates

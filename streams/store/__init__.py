@@ -3,10 +3,10 @@
 from streams.store.connection import RetryingRedis, connect
 from streams.store.keys import RedisKeys
 from streams.store.novelty_index import RedisNoveltyIndex
-from streams.store.risk_store import CommitOutcome, RiskStore
+from streams.store.risk_store import CommitResult, RiskStore
 
 __all__ = [
-    "CommitOutcome",
+    "CommitResult",
     "RedisKeys",
     "RedisNoveltyIndex",
     "RetryingRedis",

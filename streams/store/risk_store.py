@@ -1,14 +1,16 @@
 """The Redis risk store: per-ticker risk state, committed atomically and idempotently.
 
-A commit is one Lua call (``lua/commit.lua``) that, atomically, skips a doc id already counted
-for the ticker (a replay changes nothing), checks the state version (optimistic concurrency:
-the new state was computed by the pure :mod:`streams.risk` from the version read), writes the
-state and the latest :class:`RiskUpdate`, records the doc id, refreshes TTLs and the index.
+A batch of mentions is folded into each ticker's state by the pure :mod:`streams.risk`, then
+committed with one Lua call per ticker (``lua/commit.lua``) that, atomically, refuses if any
+of the doc ids was already counted for the ticker (a replay changes nothing), checks the state
+version (optimistic concurrency: the new state was computed from the version read), writes
+the state and the latest :class:`RiskUpdate`, records the doc ids, refreshes TTLs and the
+index. One risk update per ticker per batch (``trigger_doc_ids`` lists its mentions).
 
 The state of the tickers this process writes is cached (a partition's tickers have one writer
-at a time), so a batch of mentions costs one pipelined round trip; a version conflict (another
-writer, e.g. during a rebalance) or a replayed doc id drops the cache and redoes the rest of
-that ticker's mentions one by one from Redis.
+at a time), so a batch costs one pipelined round trip; a refused commit (a replay, or another
+writer during a rebalance) drops the cache, re-reads the state and the counted doc ids, and
+commits only the mentions not yet counted.
 """
 
 from __future__ import annotations
@@ -34,10 +36,9 @@ MAX_CONFLICTS = 50
 
 
 @dataclass(frozen=True)
-class CommitOutcome:
-    mention: ScoredMention
-    counted: bool  # False: this doc id was already counted for the ticker (a replay)
-    update: RiskUpdate | None  # the ticker's latest update after this mention
+class CommitResult:
+    counted: list[bool]  # per mention, in order; False = already counted (a replay)
+    updates: list[RiskUpdate]  # the latest update of each ticker in the batch
 
 
 def _utc(clock: Callable[[], float]) -> datetime:
@@ -69,81 +70,90 @@ class RiskStore:
         return state, int(raw[1] or 0)
 
     def _plan(
-        self, state: RiskState | None, version: int, m: ScoredMention, now: datetime
+        self, state: RiskState | None, version: int, ms: Sequence[ScoredMention], now: datetime
     ) -> tuple[RiskState, RiskUpdate, list[str], list[object]]:
-        new = apply_mention(state, m, now, self.cfg)
-        update = self.to_update(m.ticker, new, now, m.doc_id)
+        for m in ms:
+            state = apply_mention(state, m, now, self.cfg)
+        assert state is not None  # noqa: S101 - ms is never empty
+        ticker = ms[0].ticker
+        update = self.to_update(ticker, state, now, [m.doc_id for m in ms])
         ts = now.timestamp()
         keys = [
-            self.keys.risk_state(m.ticker), self.keys.risk_seen(m.ticker),
+            self.keys.risk_state(ticker), self.keys.risk_seen(ticker),
             self.keys.risk_index, self.keys.risk_mentions,
         ]
         args: list[object] = [
-            m.doc_id, version, json.dumps(new.to_json()), update.model_dump_json(),
-            update.score, m.ticker, self.cfg.state_ttl_s, ts, ts - self.cfg.seen_window_s,
-            SEEN_MAX,
+            version, json.dumps(state.to_json()), update.model_dump_json(), update.score,
+            ticker, self.cfg.state_ttl_s, ts, ts - self.cfg.seen_window_s, SEEN_MAX,
+            *(m.doc_id for m in ms),
         ]
-        return new, update, keys, args
+        return state, update, keys, args
 
-    async def commit_batch(self, mentions: Sequence[ScoredMention]) -> list[CommitOutcome]:
-        """Commit mentions in order (per ticker); returns one outcome per mention, in order."""
+    async def commit_batch(self, mentions: Sequence[ScoredMention]) -> CommitResult:
+        """Fold a batch into each ticker's state: one atomic commit (and update) per ticker."""
         now = _utc(self.clock)
-        by_ticker: dict[str, list[int]] = {}
+        by_ticker: dict[str, list[ScoredMention]] = {}
+        first: set[tuple[str, str]] = set()
+        repeated: set[int] = set()  # the same (ticker, doc) twice in one batch
         for i, m in enumerate(mentions):
-            by_ticker.setdefault(m.ticker, []).append(i)
-        outcomes: list[CommitOutcome | None] = [None] * len(mentions)
-        plans: list[tuple[int, RiskState, RiskUpdate, list[str], list[object]]] = []
-        for ticker, idxs in by_ticker.items():
+            if (m.ticker, m.doc_id) in first:
+                repeated.add(i)
+                continue
+            first.add((m.ticker, m.doc_id))
+            by_ticker.setdefault(m.ticker, []).append(m)
+        plans = []
+        for ticker, ms in by_ticker.items():
             if ticker not in self._cache:
                 self._cache[ticker] = await self._read(ticker)
             state, version = self._cache[ticker]
-            for i in idxs:
-                state_n, update, keys, args = self._plan(state, version, mentions[i], now)
-                plans.append((i, state_n, update, keys, args))
-                state, version = state_n, version + 1
+            plans.append((ticker, *self._plan(state, version, ms, now)))
 
         async def op(client):  # type: ignore[no-untyped-def]
             pipe = client.pipeline(transaction=False)
-            for _, _, _, keys, args in plans:
+            for *_, keys, args in plans:
                 await self._commit(keys=keys, args=args, client=pipe)
             return await pipe.execute()
 
         results = await self.redis.run(op, "risk commit") if plans else []
-        failed: set[str] = set()
-        for (i, state_n, update, _, _), (status, version) in zip(plans, results, strict=True):
-            m = mentions[i]
-            if m.ticker in failed:
-                continue
+        replayed: set[tuple[str, str]] = set()
+        updates: list[RiskUpdate] = []
+        for (ticker, state, update, _, _), (status, version) in zip(plans, results, strict=True):
             if int(status) == 1:
-                self._cache[m.ticker] = (state_n, int(version))
-                outcomes[i] = CommitOutcome(m, True, update)
-            else:
-                failed.add(m.ticker)
-                self._cache.pop(m.ticker, None)
-        for ticker in failed:
-            for i in by_ticker[ticker]:
-                if outcomes[i] is None:
-                    outcomes[i] = await self._commit_one(mentions[i])
-        return [o for o in outcomes if o is not None]
+                self._cache[ticker] = (state, int(version))
+                updates.append(update)
+                continue
+            self._cache.pop(ticker, None)
+            update_or_none, skipped = await self._commit_slow(by_ticker[ticker])
+            replayed |= {(ticker, d) for d in skipped}
+            if update_or_none is not None:
+                updates.append(update_or_none)
+        counted = [(m.ticker, m.doc_id) not in replayed and i not in repeated
+                   for i, m in enumerate(mentions)]
+        return CommitResult(counted, updates)
 
-    async def _commit_one(self, m: ScoredMention) -> CommitOutcome:
+    async def _commit_slow(self, ms: list[ScoredMention]) -> tuple[RiskUpdate | None, set[str]]:
+        """Re-read, drop the doc ids already counted, commit the rest (retrying conflicts)."""
+        ticker = ms[0].ticker
         for _ in range(MAX_CONFLICTS):
-            state, version = await self._read(m.ticker)
-            now = _utc(self.clock)
-            state_n, update, keys, args = self._plan(state, version, m, now)
+            state, version = await self._read(ticker)
+            ids = [m.doc_id for m in ms]
+            scores = await self.redis.run(
+                lambda c, ids=ids: c.zmscore(self.keys.risk_seen(ticker), ids), "risk seen")
+            skipped = {d for d, sc in zip(ids, scores, strict=True) if sc is not None}
+            todo = [m for m in ms if m.doc_id not in skipped]
+            if not todo:
+                return await self.latest(ticker), skipped
+            state_n, update, keys, args = self._plan(state, version, todo, _utc(self.clock))
             status, new_version = await self.redis.run(
                 lambda c, k=keys, a=args: self._commit(keys=k, args=a, client=c), "risk commit"
             )
             if int(status) == 1:
-                self._cache[m.ticker] = (state_n, int(new_version))
-                return CommitOutcome(m, True, update)
-            if int(status) == 0:
-                self._cache.pop(m.ticker, None)
-                return CommitOutcome(m, False, await self.latest(m.ticker))
-        raise StoreConflict(f"{m.ticker}: state kept changing under {MAX_CONFLICTS} retries")
+                self._cache[ticker] = (state_n, int(new_version))
+                return update, skipped
+        raise StoreConflict(f"{ticker}: state kept changing under {MAX_CONFLICTS} retries")
 
     def to_update(
-        self, ticker: str, state: RiskState, now: datetime, trigger_doc_id: str
+        self, ticker: str, state: RiskState, now: datetime, doc_ids: list[str]
     ) -> RiskUpdate:
         a = assess(state, now, self.cfg)
         return RiskUpdate(
@@ -158,7 +168,8 @@ class RiskStore:
             mentions_total=state.mentions_total,
             top_documents=contributing_documents(a.top),
             model_version=state.model_version,
-            trigger_doc_id=trigger_doc_id,
+            trigger_doc_id=doc_ids[-1] if doc_ids else state.last_doc_id,
+            trigger_doc_ids=doc_ids,
         )
 
     # ---- reads (dashboard, alerts, tests) ---------------------------------------------
@@ -200,7 +211,7 @@ class RiskStore:
         state = await self.state(ticker)
         if state is None:
             return None
-        return self.to_update(ticker, state, _utc(self.clock), state.last_doc_id)
+        return self.to_update(ticker, state, _utc(self.clock), [])
 
     async def counted_doc_ids(self, ticker: str) -> list[str]:
         raw = await self.redis.run(lambda c: c.zrange(self.keys.risk_seen(ticker), 0, -1), "seen")

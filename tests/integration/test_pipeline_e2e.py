@@ -57,8 +57,8 @@ async def run_feed(env: dict[str, str], tmp_path: Path, kafka_bootstrap: str, re
     topics = Topics(kafka.topic_prefix)
     ensure_topics(kafka, topics.all())
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
-    redis = connect(RedisSettings(url=redis_url))
-    store = RiskStore(redis, RedisKeys(redis_prefix), RiskSettings())
+    store = RiskStore(connect(RedisSettings(url=redis_url)), RedisKeys(redis_prefix),
+                      RiskSettings())
     try:
         worker.wait_ready()
         feed = Feed(watchlist=WATCH, shock="NVDA", rumour="TSLA", shock_at=0.5, seed=11,
@@ -80,7 +80,6 @@ async def run_feed(env: dict[str, str], tmp_path: Path, kafka_bootstrap: str, re
                 "store": store, "elapsed": elapsed, "worker": worker}
     finally:
         worker.stop()
-        await redis.close()
 
 
 async def _counted(store: RiskStore, n: int) -> bool:
@@ -95,6 +94,13 @@ async def test_feed_to_scored_redis_and_risk_topic(
     env = pipeline_env(kafka_bootstrap, redis_url, redis_prefix, run, tiny_model[0],
                        tiny_model[1], str(tmp_path / "faust"))
     out = await run_feed(env, tmp_path, kafka_bootstrap, redis_url, redis_prefix, run, 600)
+    try:
+        await check_feed_results(out)
+    finally:
+        await out["store"].redis.close()  # type: ignore[attr-defined]
+
+
+async def check_feed_results(out: dict[str, object]) -> None:
     messages, scored, pairs, store = out["messages"], out["scored"], out["pairs"], out["store"]
     truth = {m.truth.doc_id: m.truth for m in messages}  # type: ignore[attr-defined]
 
@@ -124,9 +130,10 @@ async def test_feed_to_scored_redis_and_risk_topic(
     # the events drive volume: the shocked and rumoured tickers outnumber every calm one
     calm = max(per_ticker[t] for t in WATCH if t not in {"NVDA", "TSLA"})
     assert per_ticker["NVDA"] > calm and per_ticker["TSLA"] > calm
-    # risk topic: one update per counted mention, keyed by ticker, the last equals Redis
+    # risk topic: every counted mention folded into exactly one update; the last equals Redis
     risk = out["risk"]
-    assert len(risk) == len(pairs)  # type: ignore[arg-type]
+    folded = [(u.ticker, d) for u in risk for d in u.trigger_doc_ids]  # type: ignore[attr-defined]
+    assert sorted(folded) == sorted(pairs)  # type: ignore[arg-type]
     last = {u.ticker: u for u in risk}  # type: ignore[attr-defined]
     for ticker in per_ticker:
         assert last[ticker].mentions_total == per_ticker[ticker]
@@ -148,6 +155,13 @@ async def test_default_model_shocked_ticker_risk_rises_above_calm_ones(
                        str(tmp_path / "faust"))
     out = await run_feed(env, tmp_path, kafka_bootstrap, redis_url, redis_prefix, run, 800)
     store: RiskStore = out["store"]  # type: ignore[assignment]
+    try:
+        await check_default_model_risk(store)
+    finally:
+        await store.redis.close()
+
+
+async def check_default_model_risk(store: RiskStore) -> None:
     scores = {t: (await store.latest(t)).score for t in WATCH}  # type: ignore[union-attr]
     calm = max(s for t, s in scores.items() if t not in {"NVDA", "TSLA"})
     assert scores["NVDA"] > calm + 10, scores

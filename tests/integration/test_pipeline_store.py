@@ -28,8 +28,10 @@ async def store(redis_url: str, redis_prefix: str):  # type: ignore[no-untyped-d
 async def test_commit_matches_pure_scoring_and_replays_change_nothing(store: RiskStore) -> None:
     ms = [mention(i, "negative" if i % 2 else "neutral", NOW - timedelta(minutes=i))
           for i in range(20)]
-    outcomes = await store.commit_batch(ms)
-    assert [o.counted for o in outcomes] == [True] * 20
+    result = await store.commit_batch(ms)
+    assert result.counted == [True] * 20
+    assert [u.ticker for u in result.updates] == ["AAPL"]
+    assert result.updates[0].trigger_doc_ids == [m.doc_id for m in ms]
     expected = None
     for m in ms:
         expected = apply_mention(expected, m, NOW, CFG)
@@ -42,7 +44,11 @@ async def test_commit_matches_pure_scoring_and_replays_change_nothing(store: Ris
 
     fresh = RiskStore(store.redis, store.keys, CFG, clock=NOW.timestamp)  # no cache: a restart
     replay = await fresh.commit_batch(ms[5:] + [mention(99, "negative", NOW)])
-    assert [o.counted for o in replay] == [False] * 15 + [True]
+    assert replay.counted == [False] * 15 + [True]
+    assert replay.updates[0].trigger_doc_ids == ["news:w:99"]
+    again = await fresh.commit_batch(ms[:3] + ms[:1])  # all replays, one twice in the batch
+    assert again.counted == [False] * 4
+    assert again.updates[0].mentions_total == 21
     assert (await store.latest("AAPL")).mentions_total == 21  # type: ignore[union-attr]
     assert await store.mentions_counted() == 21
     assert sorted(await store.counted_doc_ids("AAPL")) == sorted(

@@ -14,7 +14,7 @@ from streams.novelty import MemoryNoveltyIndex
 from streams.processing import Aggregate, Ingest, RawMessage, Score
 from streams.risk import apply_mention
 from streams.settings import RiskSettings
-from streams.store.risk_store import CommitOutcome
+from streams.store.risk_store import CommitResult
 from streams.testing import StandInEngine
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
@@ -27,17 +27,16 @@ class MemoryRiskStore:
         self.seen: set[tuple[str, str]] = set()
         self.states: dict[str, object] = {}
 
-    async def commit_batch(self, mentions: Sequence[ScoredMention]) -> list[CommitOutcome]:
-        out = []
+    async def commit_batch(self, mentions: Sequence[ScoredMention]) -> CommitResult:
+        counted = []
         for m in mentions:
-            if (m.ticker, m.doc_id) in self.seen:
-                out.append(CommitOutcome(m, False, None))
-                continue
-            self.seen.add((m.ticker, m.doc_id))
-            self.states[m.ticker] = apply_mention(self.states.get(m.ticker), m, NOW,  # type: ignore[arg-type]
-                                                  RiskSettings())
-            out.append(CommitOutcome(m, True, None))
-        return out
+            fresh = (m.ticker, m.doc_id) not in self.seen
+            counted.append(fresh)
+            if fresh:
+                self.seen.add((m.ticker, m.doc_id))
+                self.states[m.ticker] = apply_mention(
+                    self.states.get(m.ticker), m, NOW, RiskSettings())  # type: ignore[arg-type]
+        return CommitResult(counted, [])
 
 
 def raw(i: int, kind: str, value: bytes) -> RawMessage:

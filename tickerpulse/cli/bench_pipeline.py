@@ -1,0 +1,153 @@
+"""`tickerpulse bench pipeline`: sustained msgs/s through broker + faust + Redis, beside the
+engine's standalone rate measured in the same run, and produce->risk latency at half that rate.
+
+Phases (one worker subprocess, one fresh set of topics and Redis keys):
+1. the engine alone on the texts of the feed (same model and engine settings), then closed;
+2. warm-up: a few hundred messages through the pipeline;
+3. sustained: ``--count`` messages produced at once; rate = count / (last risk update - start);
+4. latency: messages at half the sustained rate for ``--latency-seconds``; per message, the
+   time from its send to the arrival of its last risk update on the ``risk`` topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from tickerpulse.settings import Settings, load_settings
+
+
+def engine_rate(settings: Settings, texts: list[str], hints: list[list[str]]) -> float:
+    from models.api import load_engine
+
+    engine = load_engine(settings.model, settings.engine)
+    engine.start()
+    try:
+        engine.predict_sync(texts[:64], hints[:64])  # warm up
+        start = time.perf_counter()
+        engine.predict_sync(texts, hints)
+        return len(texts) / (time.perf_counter() - start)
+    finally:
+        engine.close()
+
+
+def feed_texts(messages) -> tuple[list[str], list[list[str]]]:  # type: ignore[no-untyped-def]
+    from streams.codec import decode_input, to_document
+
+    now = datetime.now(UTC)
+    docs = [to_document(decode_input(m.value, m.topic_kind, 20_000), now) for m in messages]
+    return [d.text for d in docs], [d.ticker_hints for d in docs]
+
+
+async def run_phases(kafka, count: int, warmup: int, latency_s: float, worker) -> dict:  # type: ignore[no-untyped-def]
+    from streams.bench import Tracker, latencies, percentile, produce
+    from streams.feed import Feed
+
+    def feed(run: str, n: int, seed: int):  # type: ignore[no-untyped-def]
+        return list(Feed(seed=seed, run_id=run, shock_at=0.5).messages(n))
+
+    tracker = Tracker(kafka)
+    await tracker.start()
+    try:
+        warm = feed("warm", warmup, 1)
+        await produce(warm, kafka, None)
+        await tracker.wait_done("warm", warmup)
+        sustained_msgs = feed("sus", count, 2)
+        start = time.monotonic()
+        await produce(sustained_msgs, kafka, None)
+        end = await tracker.wait_done("sus", count)
+        sustained = count / (end - start)
+        rate = sustained / 2
+        lat_msgs = feed("lat", max(50, int(rate * latency_s)), 3)
+        sent = await produce(lat_msgs, kafka, rate)
+        await tracker.wait_done("lat", len(lat_msgs))
+        lats = latencies(tracker, sent)
+        return {"sustained_msgs_per_s": sustained, "latency_rate_msgs_per_s": rate,
+                "latency_p50_s": percentile(lats, 50), "latency_p99_s": percentile(lats, 99),
+                "latency_samples": len(lats), "worker_alive": worker.proc.poll() is None}
+    finally:
+        await tracker.stop()
+
+
+def _print_table(result: dict) -> None:
+    eng, sus = result["engine_texts_per_s"], result["sustained_msgs_per_s"]
+    rows = [
+        ("engine alone (same model, same texts)", f"{eng:,.1f} texts/s", ""),
+        ("pipeline sustained (broker+faust+Redis)", f"{sus:,.1f} msgs/s",
+         f"{sus / eng:.0%} of engine (bar >= 70%)"),
+        (f"latency p50 at {result['latency_rate_msgs_per_s']:,.0f} msgs/s",
+         f"{result['latency_p50_s']:.3f} s", ""),
+        (f"latency p99 at {result['latency_rate_msgs_per_s']:,.0f} msgs/s",
+         f"{result['latency_p99_s']:.3f} s", "bar <= 2 s"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    for name, value, note in rows:
+        click.echo(f"{name:<{width}}  {value:>16}  {note}")
+
+
+@click.command("pipeline")
+@click.option("--count", default=4000, show_default=True, help="Messages in the sustained phase.")
+@click.option("--warmup", default=300, show_default=True)
+@click.option("--latency-seconds", default=20.0, show_default=True)
+@click.option("--model", "model_path", default=None, help="Model directory (default: settings).")
+@click.option("--json", "as_json", is_flag=True, help="Last line: one JSON object.")
+def pipeline(count: int, warmup: int, latency_seconds: float, model_path: str | None,
+             as_json: bool) -> None:
+    """Sustained msgs/s and produce->risk latency through the real broker, faust and Redis."""
+    import redis
+
+    from streams.feed import Feed
+    from streams.testing import WorkerProcess
+    from streams.topics import Topics, ensure_topics
+    from tickerpulse.embedded import EmbeddedBroker
+
+    settings = load_settings()
+    if model_path:
+        settings = settings.model_copy(
+            update={"model": settings.model.model_copy(update={"path": model_path})})
+    texts, hints = feed_texts(Feed(seed=2, run_id="eng").messages(count))
+    eng = engine_rate(settings, texts, hints)
+    click.echo(f"engine alone: {eng:,.1f} texts/s on {len(texts)} texts", err=True)
+
+    run = f"bench{uuid.uuid4().hex[:8]}"
+    broker = EmbeddedBroker().start() if settings.kafka.embedded else None
+    bootstrap = broker.bootstrap_servers if broker else settings.kafka.bootstrap_servers
+    kafka = settings.kafka.model_copy(
+        update={"bootstrap_servers": bootstrap, "topic_prefix": f"{run}."})
+    prefix = f"{settings.redis.key_prefix}{run}:"
+    tmp = Path(tempfile.mkdtemp(prefix="tp-bench-"))
+    env = {"TICKERPULSE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+           "TICKERPULSE_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
+           "TICKERPULSE_STREAM__APP_ID": run, "TICKERPULSE_STREAM__WEB_PORT": "0",
+           "TICKERPULSE_STREAM__DATA_DIR": str(tmp / "faust"),
+           "TICKERPULSE_REDIS__KEY_PREFIX": prefix, "HF_HUB_OFFLINE": "1"}
+    if settings.model.path:
+        env["TICKERPULSE_MODEL__PATH"] = settings.model.path
+    worker = WorkerProcess({**os.environ, **env}, tmp / "worker.log")
+    try:
+        ensure_topics(kafka, Topics(kafka.topic_prefix).all())
+        worker.start().wait_ready(timeout_s=180)
+        result = asyncio.run(run_phases(kafka, count, warmup, latency_seconds, worker))
+    finally:
+        worker.stop()
+        if broker:
+            broker.stop()
+        client = redis.Redis.from_url(settings.redis.url)
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    result = {"engine_texts_per_s": round(eng, 1),
+              **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}}
+    result["sustained_over_engine"] = round(result["sustained_msgs_per_s"] / eng, 3)
+    _print_table(result)
+    if as_json:
+        click.echo(json.dumps(result))
