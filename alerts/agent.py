@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import httpx
+from aiokafka import ConsumerRebalanceListener  # type: ignore[import-untyped]
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,6 +29,19 @@ from streams.settings import KafkaSettings
 from streams.topics import Topics, ensure_topics
 
 log = logging.getLogger(__name__)
+
+
+class _ForgetOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Rebalance listener: timers run only for tickers of partitions still assigned."""
+
+    def __init__(self, owned: set[str]) -> None:
+        self.owned = owned
+
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        self.owned.clear()
+
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        pass
 
 
 class AlertService:
@@ -53,6 +67,7 @@ class AlertService:
         self.pipeline: AlertPipeline | None = None
         self.dispatcher: Dispatcher | None = None
         self.invalid_updates = 0
+        self.owned: set[str] = set()  # tickers of the partitions this worker reads
 
     async def start(self) -> AlertService:
         self.store.record_rules_version(self.rules, self.clock())
@@ -95,7 +110,6 @@ class AlertService:
 
         assert self.pipeline is not None and self.dispatcher is not None
         consumer = AIOKafkaConsumer(
-            self.topics.risk,
             bootstrap_servers=self.kafka.bootstrap_servers,
             group_id=self.settings.consumer_group,
             enable_auto_commit=False,
@@ -104,14 +118,21 @@ class AlertService:
             session_timeout_ms=int(self.kafka.session_timeout_s * 1000),
             heartbeat_interval_ms=int(self.kafka.heartbeat_interval_s * 1000),
         )
+        consumer.subscribe([self.topics.risk], listener=_ForgetOnRevoke(self.owned))
         await consumer.start()
         log.info("alerts worker reading %s", self.topics.risk)
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time() + self.settings.timer_interval_s
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=500)
+                if loop.time() >= next_tick:
+                    next_tick = loop.time() + self.settings.timer_interval_s
+                    await self._run_timers()
                 if not batches:
                     continue
                 updates, positions = self._decode(m for msgs in batches.values() for m in msgs)
+                self.owned.update(u.ticker.upper() for u in updates)
                 new_ids = await self._store_decisions(updates, positions, stop)
                 if new_ids is None:
                     break  # stopping while SQL was unreachable: the batch is not committed
@@ -120,6 +141,16 @@ class AlertService:
                     self.dispatcher.kick()
         finally:
             await consumer.stop()
+
+    async def _run_timers(self) -> None:
+        assert self.pipeline is not None and self.dispatcher is not None
+        try:
+            new_ids = await asyncio.to_thread(self.pipeline.tick, sorted(self.owned))
+        except SQLAlchemyError as exc:
+            log.warning("timers skipped, alert history unreachable: %s", exc)
+            return
+        if new_ids:
+            self.dispatcher.kick()
 
     async def _store_decisions(
         self, updates: list[RiskUpdate], positions: list[tuple[str, int]], stop: asyncio.Event

@@ -50,6 +50,7 @@ class TickerState:
     # last applied input position per source partition ("topic/partition" -> offset), kept with
     # the state so a replayed input (crash before the offset commit) is recognised and skipped
     positions: Mapping[str, int] = field(default_factory=dict)
+    last_update: RiskUpdate | None = None  # what timers re-evaluate and alerts carry
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,38 @@ class Decider:
             if horizon in update.sentiment:
                 samples = history.get(horizon, ())
                 history[horizon] = _record(samples, now, update.sentiment[horizon], window)
+        notes = self._mute_and_emit(ticker, states, raw, silences, now)
+        out = replace(state, ticker=ticker, rules=states, history=history, last_update=update)
+        return out, notes
+
+    def tick(
+        self, state: TickerState, now: datetime, silences: Iterable[Silence] = ()
+    ) -> tuple[TickerState, list[Notification]]:
+        """Timers without new input: a pending rule whose `for` / cooldown has elapsed fires,
+        a due repeat repeats, a firing that was muted is sent once its silence expired; each
+        on the rule's last value (which cannot cross a threshold by itself)."""
+        states = dict(state.rules)
+        raw: list[tuple[Rule, RuleState, str | None]] = []
+        for rule in self.rules.rules:
+            st = states.get(rule.name)
+            if st is None or st.phase == "inactive" or st.value is None:
+                continue
+            if not self.rules.applies(rule, state.ticker):
+                continue
+            new, kind = step(rule, st, st.value, now)
+            states[rule.name] = new
+            raw.append((rule, new, kind))
+        notes = self._mute_and_emit(state.ticker, states, raw, silences, now)
+        return replace(state, rules=states), notes
+
+    def _mute_and_emit(
+        self,
+        ticker: str,
+        states: dict[str, RuleState],
+        raw: list[tuple[Rule, RuleState, str | None]],
+        silences: Iterable[Silence],
+        now: datetime,
+    ) -> list[Notification]:
         notes: list[Notification] = []
         active_silences = [s for s in silences if s.starts_at <= now < s.expires_at]
         for rule, new, kind in raw:
@@ -140,8 +173,7 @@ class Decider:
             states[rule.name] = new
             if note is not None:
                 notes.append(note)
-        out = TickerState(ticker=ticker, rules=states, history=history, positions=state.positions)
-        return out, notes
+        return notes
 
 
 def step(rule: Rule, st: RuleState, value: float, now: datetime) -> tuple[RuleState, str | None]:

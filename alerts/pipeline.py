@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from alerts.decision import Decider
+from alerts.decision import Decider, Notification, TickerState
 from alerts.payload import build_payload
 from alerts.rules import RuleSet
 from alerts.store.repository import AlertStore, Decided
@@ -66,12 +66,7 @@ class AlertPipeline:
                     continue  # applied before a crash: the replay changes nothing
                 state = replace(state, positions={**state.positions, where: offset})
             states[ticker], notes = self.decider.decide(state, update, now, silences)
-            for note in notes:
-                rule = self.rules.by_name(note.rule)
-                assert rule is not None
-                payload = build_payload(note, rule, update, rules_version=self.rules.version,
-                                        public_url=self.public_url)
-                decided.append(Decided(note, payload.model_dump_json(), self.rules.version))
+            decided += [self._decided(note, update) for note in notes]
             with self._latest_lock:
                 previous = self.latest.get(ticker)
                 if previous is None or previous.as_of <= update.as_of:
@@ -82,6 +77,34 @@ class AlertPipeline:
         if new_ids:
             log.info("decided %d alert(s): %s", len(new_ids), new_ids)
         return new_ids
+
+    def tick(self, tickers: Iterable[str]) -> list[str]:
+        """Run the timers of ``tickers`` (`for`, cooldown, repeats, expired silences) without
+        new input; call it from the consumer that owns those tickers' partitions."""
+        names = list(tickers)
+        if not names:
+            return []
+        now = self.clock()
+        silences = self.store.active_silences(now)
+        changed: dict[str, TickerState] = {}
+        decided: list[Decided] = []
+        for ticker, state in self.store.load_states(names).items():
+            if state.last_update is None:
+                continue
+            new, notes = self.decider.tick(state, now, silences)
+            if notes or new != state:
+                changed[ticker] = new
+                decided += [self._decided(note, state.last_update) for note in notes]
+        if not changed:
+            return []
+        return self.store.commit_decisions(changed, decided, self.channels, now, self.deadline)
+
+    def _decided(self, note: Notification, update: RiskUpdate) -> Decided:
+        rule = self.rules.by_name(note.rule)
+        assert rule is not None
+        payload = build_payload(note, rule, update, rules_version=self.rules.version,
+                                public_url=self.public_url)
+        return Decided(note, payload.model_dump_json(), self.rules.version)
 
     def latest_updates(self) -> list[RiskUpdate]:
         """The latest RiskUpdate per ticker seen on the topic (the snapshot job's source)."""

@@ -90,6 +90,9 @@ class AlertSettings(BaseModel):
     consumer_group: str = Field(
         default="tickerpulse-alerts", description="Consumer group reading the `risk` topic."
     )
+    timer_interval_s: float = Field(
+        default=5.0, gt=0, description="How often `for`/cooldown/repeat timers run without input."
+    )
     webhook_timestamp_tolerance_s: int = Field(
         default=300, gt=0, description="Receiver helper: accepted clock skew of signatures."
     )

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from alerts.decision import RuleState, TickerState
+from streams.contracts import RiskUpdate
 
 _DT_FIELDS = ("since", "fired_at", "last_sent_at", "last_resolved_at")
 
@@ -24,7 +25,9 @@ def dump_state(state: TickerState) -> str:
             raw[key] = raw[key].isoformat() if raw[key] is not None else None
         rules[name] = raw
     history = {h: [[t.isoformat(), v] for t, v in samples] for h, samples in state.history.items()}
-    doc = {"rules": rules, "history": history, "positions": dict(state.positions)}
+    last = state.last_update.model_dump(mode="json") if state.last_update else None
+    doc = {"rules": rules, "history": history, "positions": dict(state.positions),
+           "last_update": last}
     return json.dumps(doc, sort_keys=True)
 
 
@@ -42,4 +45,6 @@ def load_state(ticker: str, text: str | None) -> TickerState:
         for h, samples in raw.get("history", {}).items()
     }
     positions = {k: int(v) for k, v in raw.get("positions", {}).items()}
-    return TickerState(ticker=ticker, rules=rules, history=history, positions=positions)
+    last = raw.get("last_update")
+    return TickerState(ticker=ticker, rules=rules, history=history, positions=positions,
+                       last_update=RiskUpdate.model_validate(last) if last else None)

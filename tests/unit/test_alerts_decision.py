@@ -223,3 +223,31 @@ def test_decide_does_not_mutate_its_input_state() -> None:
     new, _ = DECIDER.decide(state, update("X", score=80), T0)
     assert dict(state.rules) == {} and new.rules["score-warn"].phase == "firing"
     assert new.rules["score-crit"].phase == "inactive"
+
+
+def test_timers_fire_without_new_input() -> None:
+    """`for`, repeats and expired silences act on tick(), with the rule's last value."""
+    state, notes = DECIDER.decide(TickerState(ticker="HELD"), update("HELD", score=55), T0)
+    assert notes == []
+    state, notes = DECIDER.tick(state, T0 + timedelta(minutes=1))
+    assert notes == []
+    state, notes = DECIDER.tick(state, T0 + timedelta(minutes=2))
+    assert [(n.rule, n.status, n.value) for n in notes] == [("held", "firing", 55.0)]
+    state, notes = DECIDER.tick(state, T0 + timedelta(minutes=30))
+    assert notes == []  # no repeat_interval on this rule, and ticks never resolve
+
+    rep, _ = DECIDER.decide(TickerState(ticker="REP"), update("REP", score=60), T0)
+    rep, notes = DECIDER.tick(rep, T0 + timedelta(minutes=10))
+    assert [(n.rule, n.repeat) for n in notes] == [("repeat", True)]
+
+    silenced, notes = DECIDER.decide(TickerState(ticker="X"), update("X", score=72), T0, (SIL,))
+    assert [n.muted_by for n in notes] == ["silence:7"]
+    silenced, notes = DECIDER.tick(silenced, T0 + timedelta(minutes=5), (SIL,))
+    assert notes == []
+    silenced, notes = DECIDER.tick(silenced, T0 + timedelta(minutes=10), (SIL,))
+    assert [(n.rule, n.status, n.muted_by) for n in notes] == [FIRE_W]
+
+
+def test_tick_on_a_quiet_state_changes_nothing() -> None:
+    state, _ = DECIDER.decide(TickerState(ticker="X"), update("X", score=10), T0)
+    assert DECIDER.tick(state, T0 + timedelta(hours=5)) == (state, [])

@@ -169,3 +169,29 @@ async def test_replayed_batch_after_a_crash_decides_nothing_new(tmp_path: Path) 
     assert [a.event_id for a in store.list_alerts()][::-1] == first
     # without positions the advanced state would decide again: the positions matter
     assert len(restarted.process(batch[1:])) == 2
+
+
+async def test_pipeline_tick_fires_held_rule_from_stored_state(tmp_path: Path) -> None:
+    held = parse_rules("""
+version: 1
+rules:
+  - name: held
+    severity: warning
+    scope: {all: true}
+    condition: {metric: score, enter: 70, exit: 60}
+    for: 2m
+""", "held.yaml")
+    clock = Clock()
+    store = AlertStore(f"sqlite:///{tmp_path}/t.db", migrate=True)
+    pipeline = AlertPipeline(held, store, ["kafka"], public_url="http://dash",
+                             deadline=timedelta(hours=1), clock=clock)
+    assert pipeline.process([risk("AAPL", 80, clock)]) == []
+    clock.advance(60)
+    assert pipeline.tick(["AAPL", "NOPE"]) == []
+    clock.advance(61)
+    (event_id,) = AlertPipeline(held, store, ["kafka"], public_url="http://dash",
+                                deadline=timedelta(hours=1), clock=clock).tick(["AAPL"])
+    alert, deliveries, _ = store.get_alert(event_id)
+    payload = json.loads(alert.payload)
+    assert payload["risk"]["score"] == 80 and payload["top_documents"][0]["id"] == "news:w:1"
+    assert [d.channel for d in deliveries] == ["kafka"]
