@@ -149,3 +149,31 @@ async def test_outage_then_exactly_once_in_order_and_kafka_ids_match(
                     if r.key.decode() == ticker]
         assert in_topic == [a.event_id for a in alerts if a.ticker == ticker]
     store.close()
+
+
+async def test_worker_fires_a_held_rule_without_further_input(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    receiver = Receiver(generate_secret(), free_port()).start()
+    settings = worker_settings(tmp_path, f"sqlite:///{tmp_path}/alerts.db", kafka_bootstrap,
+                               receiver)
+    (tmp_path / "rules.yaml").write_text(RULES + "    for: 3s\n")
+    settings.alerts.timer_interval_s = 0.5
+    topics = Topics(settings.kafka.topic_prefix)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(serve(settings, stop))
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        await asyncio.sleep(1.0)
+        sent_at = time.monotonic()
+        await producer.send_and_wait(topics.risk, risk("HOLD", 90).to_json_bytes(), key=b"HOLD")
+        await wait_for(lambda: len(receiver.delivered()) == 1, 40, "the held alert")
+        assert time.monotonic() - sent_at >= 3.0
+        (got,) = receiver.delivered()
+        assert got.body["ticker"] == "HOLD" and got.body["status"] == "firing"
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 20)
+        await producer.stop()
+        receiver.stop()
