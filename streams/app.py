@@ -24,6 +24,7 @@ import faust
 
 from streams.codec import DeadLetter
 from streams.contracts import Document, ScoredMention
+from streams.faust_transport import tuned_app_class
 from streams.metrics import Metrics
 from streams.processing import Aggregate, Ingest, RawMessage, Score
 from streams.settings import KafkaSettings, StreamSettings
@@ -88,7 +89,7 @@ def create_app(
     aggregate: Aggregate | None = None,
 ) -> faust.App:
     """A faust app running the stages given (None = that agent does not run here)."""
-    app = faust.App(stream.app_id, **faust_settings(kafka, stream))
+    app = tuned_app_class(kafka.fetch_max_wait_ms)(stream.app_id, **faust_settings(kafka, stream))
     topics = Topics(kafka.topic_prefix)
     kind_of = {topics.news_raw: "news", topics.social_raw: "social"}
     docs, scored, risk = _raw(app, topics.docs), _raw(app, topics.scored), _raw(app, topics.risk)

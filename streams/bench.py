@@ -41,7 +41,8 @@ class Tracker:
         self._names = {t.docs: "docs", t.scored: "scored", t.risk: "risk"}
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka.bootstrap_servers,
                                           enable_auto_commit=False,
-                                          auto_offset_reset="earliest")
+                                          auto_offset_reset="earliest",
+                                          fetch_max_wait_ms=self.kafka.fetch_max_wait_ms)
         await self._consumer.start()
         parts = [TopicPartition(n, p) for n in self._names
                  for p in (self._consumer.partitions_for_topic(n) or range(self.kafka.partitions))]

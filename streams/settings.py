@@ -29,6 +29,13 @@ class KafkaSettings(BaseModel):
     heartbeat_interval_s: float = Field(
         default=1.0, gt=0, description="Consumer group heartbeat interval."
     )
+    fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=1,
+        le=30_000,
+        description="Consumer fetch.max.wait.ms: longest a fetch waits for data (each hop's "
+        "latency on brokers that do not answer early, e.g. Tansu).",
+    )
 
 
 class RedisSettings(BaseModel):
