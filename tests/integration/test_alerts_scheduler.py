@@ -149,3 +149,15 @@ async def test_two_running_schedulers_one_acts(db_url: str) -> None:
     assert len(stores[0].snapshots("AAPL")) == runs[1]
     for s in stores:
         s.close()
+
+
+def test_workers_starting_together_migrate_once(postgres_url: str) -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; from alerts.store.migrate import upgrade; upgrade(sys.argv[1])"
+    procs = [subprocess.Popen([sys.executable, "-c", code, postgres_url],
+                              stderr=subprocess.PIPE) for _ in range(4)]
+    errors = [p.communicate(timeout=60)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    assert migrate.current(postgres_url) == "0001"
