@@ -92,13 +92,17 @@ def create_app(
     app = tuned_app_class(kafka.fetch_max_wait_ms)(stream.app_id, **faust_settings(kafka, stream))
     topics = Topics(kafka.topic_prefix)
     kind_of = {topics.news_raw: "news", topics.social_raw: "social"}
-    docs, scored, risk = _raw(app, topics.docs), _raw(app, topics.scored), _raw(app, topics.risk)
-    dlq = {t: _raw(app, Topics.dlq(t)) for t in kind_of}
+    docs, scored = _raw(app, topics.docs), _raw(app, topics.scored)
     n, within = stream.score_batch_size, stream.score_batch_within_s
 
-    async def send_dead(letter: DeadLetter) -> None:
-        await dlq[letter.topic].send(key=letter.key, value=letter.value,
-                                     headers=letter.headers())
+    async def send_all(messages: list[tuple[str, bytes | None, bytes, Any]]) -> None:
+        """Send and wait for the broker's acks: a batch is acked only once its output is."""
+        futures = [await app.producer.send(topic, key, value, None, None, headers)
+                   for topic, key, value, headers in messages]
+        await asyncio.gather(*futures)
+
+    def dead(letter: DeadLetter) -> tuple[str, bytes | None, bytes, Any]:
+        return (Topics.dlq(letter.topic), letter.key, letter.value, letter.headers())
 
     if ingest is not None:
         @app.agent(_raw(app, topics.news_raw, topics.social_raw), name="ingest", concurrency=1)
@@ -110,11 +114,10 @@ def create_app(
                          for e in events]
 
                 async def stage(batch: list[RawMessage] = batch) -> None:
-                    out, dead = await ingest.process(batch)
-                    for d in out:
-                        await docs.send(key=d.doc_id.encode(), value=d.to_json_bytes())
-                    for letter in dead:
-                        await send_dead(letter)
+                    out, letters = await ingest.process(batch)
+                    await send_all(
+                        [(topics.docs, d.doc_id.encode(), d.to_json_bytes(), None) for d in out]
+                        + [dead(letter) for letter in letters])
 
                 await run_stage(stage, "ingest")
 
@@ -125,8 +128,8 @@ def create_app(
                 batch = [Document.model_validate_json(e.value) for e in events]
 
                 async def stage(batch: list[Document] = batch) -> None:
-                    for m in await score.process(batch):
-                        await scored.send(key=m.ticker.encode(), value=m.to_json_bytes())
+                    await send_all([(topics.scored, m.ticker.encode(), m.to_json_bytes(), None)
+                                    for m in await score.process(batch)])
 
                 await run_stage(stage, "score")
 
@@ -137,8 +140,8 @@ def create_app(
                 batch = [ScoredMention.model_validate_json(e.value) for e in events]
 
                 async def stage(batch: list[ScoredMention] = batch) -> None:
-                    for u in await aggregate.process(batch):
-                        await risk.send(key=u.ticker.encode(), value=u.to_json_bytes())
+                    await send_all([(topics.risk, u.ticker.encode(), u.to_json_bytes(), None)
+                                    for u in await aggregate.process(batch)])
 
                 await run_stage(stage, "aggregate")
 

@@ -16,8 +16,9 @@ key                             type    holds (TTL)
 ``nov:b:<band>:<bucket>``       zset    doc ids in an LSH bucket, score = when   (same)
 ==============================  ======  =====================================================
 
-The Lua scripts build the ``nov:sig:`` keys of candidates themselves, so this layout suits
-a single Redis (or a cluster only with a hash-tagged prefix such as ``{tp}:``).
+The novelty script (``lua/novelty.lua``) builds the ``nov:*`` key names itself from the
+prefix, with the same layout as the methods below; so this suits a single Redis (or a
+cluster only with a hash-tagged prefix such as ``{tp}:``).
 """
 
 from __future__ import annotations

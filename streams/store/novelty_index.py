@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from importlib import resources
 
 from streams.contracts import Novelty
-from streams.novelty import DEFAULT_THRESHOLD, Fingerprint
+from streams.novelty import BANDS, DEFAULT_THRESHOLD, Fingerprint
 from streams.store.connection import RetryingRedis
 from streams.store.keys import RedisKeys
 
@@ -41,34 +41,18 @@ class RedisNoveltyIndex:
         self.threshold, self.clock = threshold, clock
         self._script = redis.client.register_script(_script("novelty.lua"))
 
-    def _call(self, fp: Fingerprint, now: float) -> tuple[list[str], list[object]]:
-        keys = [
-            self.keys.novelty_decision(fp.doc_id),
-            self.keys.novelty_exact(fp.exact),
-            self.keys.novelty_signature_prefix + fp.doc_id,
-            *(self.keys.novelty_bucket(b) for b in fp.bands),
-        ]
-        args: list[object] = [
-            fp.doc_id, fp.signature.astype("<u4").tobytes(), self.window_s, now,
-            self.threshold, self.keys.novelty_signature_prefix, MAX_BUCKET,
-        ]
-        return keys, args
-
     async def check(self, fp: Fingerprint) -> Novelty:
         return (await self.check_many([fp]))[0]
 
     async def check_many(self, fps: Sequence[Fingerprint]) -> list[Novelty]:
-        """Verdicts in order; documents of one batch are compared with earlier ones too."""
+        """Verdicts in order, one Lua call per batch; a batch's later documents are compared
+        with its earlier ones too."""
         if not fps:
             return []
-        now = self.clock()
-
-        async def op(client):  # type: ignore[no-untyped-def]
-            pipe = client.pipeline(transaction=False)
-            for fp in fps:
-                keys, args = self._call(fp, now)
-                await self._script(keys=keys, args=args, client=pipe)
-            return await pipe.execute()
-
-        results = await self.redis.run(op, "novelty")
+        args: list[object] = [self.keys.prefix, self.window_s, self.clock(), self.threshold,
+                              MAX_BUCKET, BANDS]
+        for fp in fps:
+            args += [fp.doc_id, fp.exact, fp.signature.astype("<u4").tobytes(), *fp.bands]
+        results = await self.redis.run(
+            lambda c: self._script(keys=[], args=args, client=c), "novelty")
         return [_parse(r) for r in results]

@@ -87,3 +87,23 @@ async def test_redis_novelty_index(redis_url: str, redis_prefix: str) -> None:
     assert verdicts[1].duplicate_of == "a" and verdicts[2].duplicate_of in {"a", "b"}
     assert await index.check(Fingerprint.of("a", text)) == verdicts[0]  # replayed: same verdict
     await redis.close()
+
+
+async def test_redis_and_memory_novelty_agree_on_a_feed(redis_url: str, redis_prefix: str) -> None:
+    from streams.codec import decode_input, to_document
+    from streams.feed import Feed
+    from streams.novelty import MemoryNoveltyIndex
+
+    docs = [to_document(decode_input(m.value, m.topic_kind, 20_000), NOW)
+            for m in Feed(seed=21, shock_at=0.3).messages(400, clock=lambda: NOW)]
+    fps = [Fingerprint.of(d.doc_id, d.text) for d in docs]
+    redis = connect(RedisSettings(url=redis_url))
+    index = RedisNoveltyIndex(redis, RedisKeys(redis_prefix), window_s=3600)
+    got = []
+    for i in range(0, len(fps), 64):  # batches, as the ingest agent sends them
+        got += await index.check_many(fps[i:i + 64])
+    await redis.close()
+    memory = MemoryNoveltyIndex()
+    expected = [await memory.check(fp) for fp in fps]
+    assert [v.kind for v in got] == [v.kind for v in expected]
+    assert {v.kind for v in got} == {"fresh", "exact", "near"}
