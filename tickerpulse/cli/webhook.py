@@ -61,12 +61,17 @@ def send_test(url: str, secret: str, timeout_s: float) -> None:
 @click.option("--id", "msg_id", help="webhook-id (instead of -H).")
 @click.option("--timestamp", help="webhook-timestamp (instead of -H).")
 @click.option("--signature", help="webhook-signature (instead of -H).")
-@click.option("--tolerance", default=DEFAULT_TOLERANCE_S, show_default=True,
-              help="Accepted clock skew in seconds.")
+@click.option("--tolerance", type=int, default=None,
+              help=f"Accepted clock skew in seconds (default: the setting "
+                   f"alerts.webhook_timestamp_tolerance_s, {DEFAULT_TOLERANCE_S}).")
 def verify_cmd(secret: str, body_path: str, headers: tuple[str, ...], msg_id: str | None,
-               timestamp: str | None, signature: str | None, tolerance: int) -> None:
+               timestamp: str | None, signature: str | None, tolerance: int | None) -> None:
     """Verify a received webhook's signature; exit 0 when valid, 1 otherwise."""
     _check_secret(secret)
+    if tolerance is None:
+        from tickerpulse.settings import load_settings
+
+        tolerance = load_settings().alerts.webhook_timestamp_tolerance_s
     raw = sys.stdin.buffer.read() if body_path == "-" else Path(body_path).read_bytes()
     given: dict[str, str] = {}
     for line in headers:
