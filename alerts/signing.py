@@ -35,6 +35,7 @@ def decode_secret(secret: str) -> bytes:
     if not secret.startswith(SECRET_PREFIX):
         raise WebhookSecretError("webhook secret must start with 'whsec_'")
     encoded = secret[len(SECRET_PREFIX) :]
+    encoded += "=" * (-len(encoded) % 4)  # tolerate unpadded base64, as the reference libs do
     try:
         key = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:

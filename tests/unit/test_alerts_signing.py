@@ -71,6 +71,15 @@ def test_verify_accepts_library_signed_messages() -> None:
     assert verify(secret, headers, b'{"x":1}') == "msg_1"
 
 
+def test_unpadded_secret_is_accepted_like_the_reference_library() -> None:
+    padded = "whsec_" + base64.b64encode(b"k" * 25).decode()
+    assert padded.endswith("=")
+    unpadded = padded.rstrip("=")
+    headers = signed_headers([unpadded], "evt_1", b"{}")
+    Webhook(padded).verify(b"{}", headers)
+    assert sign(unpadded, "evt_1", 1, b"x") == sign(padded, "evt_1", 1, b"x")
+
+
 def test_secret_format() -> None:
     assert len(decode_secret(generate_secret(32))) == 32
     with pytest.raises(WebhookSecretError):
