@@ -47,7 +47,7 @@ def feed_texts(messages) -> tuple[list[str], list[list[str]]]:  # type: ignore[n
     return [d.text for d in docs], [d.ticker_hints for d in docs]
 
 
-async def run_phases(kafka, count: int, warmup: int, latency_s: float, worker) -> dict:  # type: ignore[no-untyped-def]
+async def run_phases(kafka, count: int, warmup: int, latency_s: float, workers) -> dict:  # type: ignore[no-untyped-def]
     from streams.bench import Tracker, latencies, percentile, produce
     from streams.feed import Feed
 
@@ -72,7 +72,8 @@ async def run_phases(kafka, count: int, warmup: int, latency_s: float, worker) -
         lats = latencies(tracker, sent)
         return {"sustained_msgs_per_s": sustained, "latency_rate_msgs_per_s": rate,
                 "latency_p50_s": percentile(lats, 50), "latency_p99_s": percentile(lats, 99),
-                "latency_samples": len(lats), "worker_alive": worker.proc.poll() is None}
+                "latency_samples": len(lats),
+                "workers_alive": sum(w.proc.poll() is None for w in workers)}
     finally:
         await tracker.stop()
 
@@ -98,9 +99,11 @@ def _print_table(result: dict) -> None:
 @click.option("--warmup", default=300, show_default=True)
 @click.option("--latency-seconds", default=20.0, show_default=True)
 @click.option("--model", "model_path", default=None, help="Model directory (default: settings).")
+@click.option("--workers", default=1, show_default=True,
+              help="Worker processes in one group (scale-out by partitions).")
 @click.option("--json", "as_json", is_flag=True, help="Last line: one JSON object.")
 def pipeline(count: int, warmup: int, latency_seconds: float, model_path: str | None,
-             as_json: bool) -> None:
+             workers: int, as_json: bool) -> None:
     """Sustained msgs/s and produce->risk latency through the real broker, faust and Redis."""
     import redis
 
@@ -131,13 +134,19 @@ def pipeline(count: int, warmup: int, latency_seconds: float, model_path: str | 
            "TICKERPULSE_REDIS__KEY_PREFIX": prefix, "HF_HUB_OFFLINE": "1"}
     if settings.model.path:
         env["TICKERPULSE_MODEL__PATH"] = settings.model.path
-    worker = WorkerProcess({**os.environ, **env}, tmp / "worker.log")
+    if workers > 1 and settings.engine.threads == 0:  # share the cores between the workers
+        env["TICKERPULSE_ENGINE__THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
+    procs = [WorkerProcess({**os.environ, **env}, tmp / f"worker{i}.log") for i in range(workers)]
     try:
         ensure_topics(kafka, Topics(kafka.topic_prefix).all())
-        worker.start().wait_ready(timeout_s=180)
-        result = asyncio.run(run_phases(kafka, count, warmup, latency_seconds, worker))
+        for w in procs:
+            w.start()
+        for w in procs:
+            w.wait_ready(timeout_s=180)
+        result = asyncio.run(run_phases(kafka, count, warmup, latency_seconds, procs))
     finally:
-        worker.stop()
+        for w in procs:
+            w.stop()
         if broker:
             broker.stop()
         client = redis.Redis.from_url(settings.redis.url)
@@ -145,7 +154,7 @@ def pipeline(count: int, warmup: int, latency_seconds: float, model_path: str | 
         if keys:
             client.delete(*keys)
         client.close()
-    result = {"engine_texts_per_s": round(eng, 1),
+    result = {"engine_texts_per_s": round(eng, 1), "workers": workers,
               **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}}
     result["sustained_over_engine"] = round(result["sustained_msgs_per_s"] / eng, 3)
     _print_table(result)
