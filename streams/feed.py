@@ -182,7 +182,7 @@ def malformed(i: int, reason: str, kind: Literal["news", "social"] = "social",
         good: dict[str, object] = {
             "schema_version": 1, "id": f"bad-{i}", "source": "wire-x", "headline": "Apple up",
             "published_at": "2026-11-28T10:00:00Z", "url": "https://news.example/bad"}
-        text_field, drop, retype = "headline", "url", {"published_at": "last tuesday"}
+        text_field, drop, retype = "headline", "url", {"tickers": "AAPL"}
     else:
         good = {"schema_version": 1, "id": f"bad-{i}", "platform": "x",
                 "created_at": "2026-11-28T10:00:00Z", "text": "fine text $AAPL",
