@@ -67,6 +67,8 @@ class AlertPayload(_P):
     """One notification: firing or resolved."""
 
     type: Literal["tickerpulse.alert"] = "tickerpulse.alert"
+    timestamp: AwareDatetime = Field(description="When the alert was decided (Standard Webhooks "
+                                                 "payload convention; equals decided_at).")
     schema_version: Literal[1] = PAYLOAD_VERSION
     event_id: str = Field(description="Idempotency key: equals webhook-id and the Kafka header.")
     fingerprint: str = Field(description="Stable per rule + ticker.")
@@ -103,6 +105,7 @@ def build_payload(
     start = end - (span or timedelta(0)) if span else min(note.started_at, end)
     docs = sorted(update.top_documents, key=lambda d: abs(d.weight), reverse=True)
     return AlertPayload(
+        timestamp=note.decided_at,
         event_id=note.event_id,
         fingerprint=note.fingerprint,
         ticker=note.ticker,
@@ -134,7 +137,7 @@ def sample_payload(
     """A realistic sample alert for `webhook send-test` and the README."""
     at = datetime.fromisoformat("2026-01-05T14:30:00+00:00")
     return AlertPayload(
-        event_id=event, fingerprint="0000000000000000", ticker="ACME",
+        timestamp=at, event_id=event, fingerprint="0000000000000000", ticker="ACME",
         rule=RuleRef(name="send-test", family="send-test", description="A test alert.",
                      metric="score", direction="above", enter=70, exit=60, value=82.5),
         severity="warning", status="firing", repeat=False, started_at=at, decided_at=at,
