@@ -4,7 +4,9 @@ engine's standalone rate measured in the same run, and produce->risk latency at 
 Phases (one worker subprocess, one fresh set of topics and Redis keys):
 1. the engine alone on the texts of the feed (same model and engine settings), then closed;
 2. warm-up: a few hundred messages through the pipeline;
-3. sustained: ``--count`` messages produced at once; rate = count / (last risk update - start);
+3. sustained: ``--count`` messages produced at once; rate = count / (last risk update - start),
+   through ``--workers`` worker processes in one consumer group (default: one per core, as
+   faust agents are single-threaded Python; the engine's threads are shared between them);
 4. latency: messages at half the sustained rate for ``--latency-seconds``; per message, the
    time from its send to the arrival of its last risk update on the ``risk`` topic.
 """
@@ -99,11 +101,11 @@ def _print_table(result: dict) -> None:
 @click.option("--warmup", default=300, show_default=True)
 @click.option("--latency-seconds", default=20.0, show_default=True)
 @click.option("--model", "model_path", default=None, help="Model directory (default: settings).")
-@click.option("--workers", default=1, show_default=True,
-              help="Worker processes in one group (scale-out by partitions).")
+@click.option("--workers", default=None, type=int,
+              help="Worker processes in one group [default: one per core, at most partitions].")
 @click.option("--json", "as_json", is_flag=True, help="Last line: one JSON object.")
 def pipeline(count: int, warmup: int, latency_seconds: float, model_path: str | None,
-             workers: int, as_json: bool) -> None:
+             workers: int | None, as_json: bool) -> None:
     """Sustained msgs/s and produce->risk latency through the real broker, faust and Redis."""
     import redis
 
@@ -113,6 +115,7 @@ def pipeline(count: int, warmup: int, latency_seconds: float, model_path: str | 
     from tickerpulse.embedded import EmbeddedBroker
 
     settings = load_settings()
+    workers = workers or max(1, min(os.cpu_count() or 1, settings.kafka.partitions))
     if model_path:
         settings = settings.model_copy(
             update={"model": settings.model.model_copy(update={"path": model_path})})
