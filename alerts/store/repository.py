@@ -189,8 +189,8 @@ class AlertStore:
     ) -> SilenceRow:
         if ticker is None and rule is None:
             raise ValueError("a silence needs a ticker, a rule or both")
-        if expires_at <= starts_at:
-            raise ValueError("a silence must expire after it starts")
+        if expires_at < starts_at:
+            raise ValueError("a silence must not expire before it starts")
         row = SilenceRow(ticker=ticker.upper() if ticker else None, rule=rule, comment=comment,
                          created_by=created_by, created_at=now, starts_at=starts_at,
                          expires_at=expires_at)

@@ -18,7 +18,7 @@ from alerts.rules import parse_duration
 from alerts.store.repository import AlertStore
 from alerts.store.tables import Alert, Delivery, DeliveryAttempt, SilenceRow
 from streams.contracts import utc_now
-from tickerpulse.api.risk import HistoryReader, RiskPoint
+from tickerpulse.api.risk import ErrorBody, HistoryReader, RiskPoint
 
 
 class AlertSummary(BaseModel):
@@ -69,15 +69,37 @@ class AlertList(BaseModel):
     alerts: list[AlertSummary]
 
 
-class SilenceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# positive, and small enough for a datetime (at most 6 integer digits: 999999d ~ 2700 years)
+_POSITIVE_DURATION = (
+    r"^(0*[1-9]\d{0,5}(\.\d{1,6})?|0+\.\d{0,5}[1-9]\d{0,5})(ms|s|m|h|d)$"
+)
 
-    ticker: str | None = Field(default=None, max_length=32)
-    rule: str | None = Field(default=None, max_length=64)
-    duration: str | None = Field(default=None, description="e.g. 30m, 2h; or give expires_at")
-    expires_at: AwareDatetime | None = None
-    comment: str = ""
-    created_by: str = "api"
+
+class SilenceIn(BaseModel):
+    """A new silence: a ticker, a rule or both; exactly one of duration and expires_at.
+
+    The constraints are in the JSON Schema too (anyOf / oneOf), so that a request valid by
+    the OpenAPI document is a request this API accepts (expiry in the past aside).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [{"required": ["ticker"]}, {"required": ["rule"]}],
+            "oneOf": [{"required": ["duration"]}, {"required": ["expires_at"]}],
+        },
+    )
+
+    # typed without None on purpose: absent means "any", an explicit null is not accepted
+    ticker: str = Field(default=None, min_length=1, max_length=32,  # type: ignore[assignment]
+                        pattern=r"^[A-Za-z0-9.^=-]+$")
+    rule: str = Field(default=None, min_length=1, max_length=64,  # type: ignore[assignment]
+                      pattern=r"^[a-z0-9_.-]+$")
+    duration: str = Field(default=None, pattern=_POSITIVE_DURATION,  # type: ignore[assignment]
+                          description="e.g. 30m, 2h; or give expires_at")
+    expires_at: AwareDatetime = Field(default=None)  # type: ignore[assignment]
+    comment: str = Field(default="", max_length=1000)
+    created_by: str = Field(default="api", max_length=128)
 
     @model_validator(mode="after")
     def _target(self) -> SilenceIn:
@@ -127,6 +149,9 @@ def _detail(a: Alert, ds: list[Delivery], ts: list[DeliveryAttempt]) -> AlertDet
     )
 
 
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
+
+
 def alerts_router(store: AlertStore) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
@@ -141,7 +166,7 @@ def alerts_router(store: AlertStore) -> APIRouter:
                                  limit=limit)
         return AlertList(count=len(rows), alerts=[AlertSummary(**_summary(a)) for a in rows])
 
-    @router.get("/alerts/{event_id}", response_model=AlertDetail,
+    @router.get("/alerts/{event_id}", response_model=AlertDetail, responses=_NOT_FOUND,
                 summary="One alert with its payload, deliveries and every attempt")
     def get_alert(event_id: str) -> AlertDetail:
         try:
@@ -154,20 +179,20 @@ def alerts_router(store: AlertStore) -> APIRouter:
         now = utc_now()
         return [_silence(r, now) for r in store.list_silences(now, include_expired=include_expired)]
 
-    @router.post("/silences", response_model=SilenceOut, status_code=201, summary="Add a silence")
+    @router.post("/silences", response_model=SilenceOut, status_code=201,
+                 responses={400: {"model": ErrorBody, "description": "Body is not JSON"}},
+                 summary="Add a silence")
     def add_silence(body: SilenceIn) -> SilenceOut:
         now = utc_now()
         expires = body.expires_at or now + parse_duration(body.duration)
-        try:
-            row = store.add_silence(ticker=body.ticker, rule=body.rule, starts_at=now,
-                                    expires_at=expires, comment=body.comment,
-                                    created_by=body.created_by, now=now)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+        # an expiry in the past is accepted as an already expired silence (kept in history)
+        row = store.add_silence(ticker=body.ticker, rule=body.rule, starts_at=min(now, expires),
+                                expires_at=expires, comment=body.comment,
+                                created_by=body.created_by, now=now)
         return _silence(row, now)
 
     @router.delete("/silences/{silence_id}", response_model=SilenceOut,
-                   summary="Expire a silence now")
+                   responses=_NOT_FOUND, summary="Expire a silence now")
     def expire_silence(silence_id: int) -> SilenceOut:
         now = utc_now()
         try:
@@ -175,7 +200,8 @@ def alerts_router(store: AlertStore) -> APIRouter:
         except NotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
 
-    @router.get("/alert-rules", response_model=RulesVersionOut, summary="Rules in force")
+    @router.get("/alert-rules", response_model=RulesVersionOut, responses=_NOT_FOUND,
+                summary="Rules in force")
     def rules_in_force() -> RulesVersionOut:
         row = store.rules_in_force()
         if row is None:
