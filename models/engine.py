@@ -265,7 +265,11 @@ class InferenceEngine:
         if tag_ids is not None:
             n = len(item.encoded)
             entities = decode_entities(
-                item.text, tag_ids[row, :n], tag_scores[row, :n], item.encoded.offsets
+                item.text,
+                tag_ids[row, :n],
+                tag_scores[row, :n],
+                item.encoded.offsets,
+                item.encoded.words,
             )
         tickers = self._linker.link(item.text, entities, item.hints) if self._linker else ()
         return Prediction(

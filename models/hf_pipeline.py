@@ -48,7 +48,7 @@ class TwoHeadPipeline(Pipeline):
         [enc] = encode(self.tokenizer, [text], self.max_length)
         arrays = pad_batch([enc], self.tokenizer.pad_token_id or 0)
         inputs = {k: torch.from_numpy(v) for k, v in arrays.items()}
-        return {"inputs": inputs, "text": text, "offsets": enc.offsets}
+        return {"inputs": inputs, "text": text, "offsets": enc.offsets, "words": enc.words}
 
     def _forward(self, model_inputs: dict):  # noqa: ANN201
         sent, tags = self.model(**model_inputs["inputs"])
@@ -62,6 +62,6 @@ class TwoHeadPipeline(Pipeline):
             tag_probs = torch.softmax(outputs["tags"][0].float(), -1)
             scores, ids = tag_probs.max(-1)
             entities = decode_entities(
-                outputs["text"], ids.tolist(), scores.tolist(), outputs["offsets"]
+                outputs["text"], ids.tolist(), scores.tolist(), outputs["offsets"], outputs["words"]
             )
         return {"label": SENTIMENT_LABELS[best], "score": float(probs[best]), "entities": entities}

@@ -61,10 +61,37 @@ def _export(head: torch.nn.Module, args: tuple, target: Path, outputs: list[str]
     )
 
 
+def kept_in_fp32(graph_path: Path) -> list[str]:
+    """MatMuls left unquantized: activation x activation (attention scores) and layer 0.
+
+    Measured on the default model's validation split (FiNER-ORD entity F1 / FPB accuracy):
+    fp32 0.734 / 0.838; plain dynamic int8 0.684 / 0.831; per-channel 0.722 / 0.841;
+    per-channel with these kept in fp32 0.734 / 0.840. The first layer sees the case-shape
+    embedding added to the word embeddings, and its ranges quantize worst.
+    """
+    import onnx
+
+    graph = onnx.load(str(graph_path), load_external_data=False).graph
+    weights = {init.name for init in graph.initializer}
+    keep = []
+    for node in graph.node:
+        if node.op_type not in ("MatMul", "Gemm"):
+            continue
+        if "layer.0/" in node.name or not any(name in weights for name in node.input):
+            keep.append(node.name)
+    return keep
+
+
 def quantize(fp32: Path, target: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8)
+    quantize_dynamic(
+        str(fp32),
+        str(target),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        nodes_to_exclude=kept_in_fp32(fp32),
+    )
     return target
 
 

@@ -38,6 +38,7 @@ class Encoded:
     ids: list[int]
     shapes: list[int]
     offsets: list[tuple[int, int]]
+    words: list[int | None] | None = None  # pre-tokenized word of each token (None: special)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -69,8 +70,9 @@ def encode(tokenizer, texts: list[str], max_length: int) -> list[Encoded]:
     out: list[Encoded] = []
     for i, text in enumerate(texts):
         offsets = [tuple(o) for o in batch["offset_mapping"][i]]
-        shapes = _shapes_for(text, offsets, batch.word_ids(i))
-        out.append(Encoded(list(batch["input_ids"][i]), shapes, offsets))
+        words = batch.word_ids(i)
+        shapes = _shapes_for(text, offsets, words)
+        out.append(Encoded(list(batch["input_ids"][i]), shapes, offsets, words))
     return out
 
 

@@ -89,3 +89,25 @@ def test_gold_spans():
         ("PER", 0, 8),
         ("ORG", 12, 17),
     }
+
+
+def test_word_pieces_follow_the_first_piece():
+    from models.decode import word_level_tags
+
+    tags = ["B-ORG", "O", "B-PER", "I-ORG", "O", "B-LOC"]
+    words = [0, 0, 1, 1, 2, None]
+    assert word_level_tags(tags, words) == ["B-ORG", "I-ORG", "B-PER", "I-PER", "O", "B-LOC"]
+
+
+def test_decode_never_cuts_a_word(tokenizer):
+    text = "Harbeson said"
+    [enc] = encode(tokenizer, [text], 16)
+    # a model that tags only the second piece of the first word as an entity
+    tags = ["O"] * len(enc)
+    tags[2] = "B-ORG"
+    ids = [ENTITY_TAGS.index(t) for t in tags]
+    assert decode_entities(text, ids, [0.9] * len(enc), enc.offsets, enc.words) == ()
+    tags[1] = "B-ORG"
+    ids = [ENTITY_TAGS.index(t) for t in tags]
+    [ent] = decode_entities(text, ids, [0.9] * len(enc), enc.offsets, enc.words)
+    assert ent.text == "Harbeson"
