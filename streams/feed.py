@@ -65,7 +65,8 @@ SOCIAL = {
 SHOCK_SOCIAL = ["${t} earnings were a disaster, {pct}% down after hours, selling everything",
                 "{name} guidance cut is terrible, ${t} is going to crash",
                 "brutal miss from {name}, ${t} bagholders in pain"]
-RUMOUR = "BREAKING: hearing {name} is under SEC investigation for accounting fraud ${t}"
+RUMOUR = ("BREAKING: {name} shares plunge on reports of an SEC fraud probe, more downside "
+          "coming ${t}")
 QUOTES = ["this is huge if true", "wow", "holy", "not good", "sell now"]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"]
 

@@ -164,6 +164,7 @@ async def test_default_model_shocked_ticker_risk_rises_above_calm_ones(
 async def check_default_model_risk(store: RiskStore) -> None:
     scores = {t: (await store.latest(t)).score for t in WATCH}  # type: ignore[union-attr]
     calm = max(s for t, s in scores.items() if t not in {"NVDA", "TSLA"})
+    print("risk scores with the default model:", scores)
     assert scores["NVDA"] > calm + 10, scores
     assert scores["TSLA"] > calm, scores
     nvda = await store.latest("NVDA")
