@@ -106,7 +106,7 @@ def create_app(
 
     if ingest is not None:
         @app.agent(_raw(app, topics.news_raw, topics.social_raw), name="ingest", concurrency=1)
-        async def ingest_agent(s: faust.StreamT) -> None:
+        async def ingest_agent(s: Any) -> None:  # a faust Stream
             async for events in s.take_events(n, within):
                 batch = [RawMessage(e.message.topic, e.message.partition, e.message.offset,
                                     e.message.key, e.message.value,
@@ -123,7 +123,7 @@ def create_app(
 
     if score is not None:
         @app.agent(docs, name="score", concurrency=1)
-        async def score_agent(s: faust.StreamT) -> None:
+        async def score_agent(s: Any) -> None:
             async for events in s.take_events(n, within):
                 batch = [Document.model_validate_json(e.value) for e in events]
 
@@ -135,7 +135,7 @@ def create_app(
 
     if aggregate is not None:
         @app.agent(scored, name="aggregate", concurrency=1)
-        async def aggregate_agent(s: faust.StreamT) -> None:
+        async def aggregate_agent(s: Any) -> None:
             async for events in s.take_events(max(n, 256), within):
                 batch = [ScoredMention.model_validate_json(e.value) for e in events]
 

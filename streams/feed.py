@@ -159,7 +159,7 @@ class Feed:
                "url": f"https://news.example/{self.run_id}/{i}", "language": "en",
                "tickers": [ticker] if rng.random() < 0.5 else []}
         truth = Truth(f"news:{source}:{self.run_id}-{i}", "news", ticker, sentiment, event)
-        return FeedMessage("news", rec["id"].encode(), json.dumps(rec).encode(), truth)
+        return FeedMessage("news", f"{self.run_id}-{i}".encode(), json.dumps(rec).encode(), truth)
 
     def _post(self, i: int, now: datetime, text: str, ticker: str, sentiment: str, event: Event,
               rng: random.Random, followers: int | None = None, repost_of: str | None = None,
@@ -173,12 +173,14 @@ class Feed:
                "engagement": {"likes": likes, "reposts": reposts, "replies": likes // 10}}
         truth = Truth(f"social:x:{self.run_id}-{i}", "social", ticker, sentiment, event,
                       repost_of)
-        return FeedMessage("social", rec["id"].encode(), json.dumps(rec).encode(), truth)
+        return FeedMessage("social", f"{self.run_id}-{i}".encode(), json.dumps(rec).encode(),
+                           truth)
 
 
 def malformed(i: int, reason: str, kind: Literal["news", "social"] = "social",
               max_text_chars: int = 20_000) -> bytes:
     """The bytes of a bad ``kind`` message that must be dead-lettered with ``reason``."""
+    retype: dict[str, object]
     if kind == "news":
         good: dict[str, object] = {
             "schema_version": 1, "id": f"bad-{i}", "source": "wire-x", "headline": "Apple up",

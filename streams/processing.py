@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from streams.codec import DeadLetter, decode_input, to_document
 from streams.contracts import Document, DocumentKind, Novelty, RiskUpdate, ScoredMention
@@ -97,7 +97,7 @@ class Score:
         now = _now(self.clock)
         out: list[ScoredMention] = []
         for doc, pred in zip(docs, preds, strict=True):
-            links = {}
+            links: dict[str, Any] = {}
             for link in pred.tickers:
                 if link.ticker not in links or link.confidence > links[link.ticker].confidence:
                     links[link.ticker] = link

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from importlib import resources
+from typing import Any
 
 from streams.contracts import Novelty
 from streams.novelty import BANDS, DEFAULT_THRESHOLD, Fingerprint
@@ -49,7 +50,7 @@ class RedisNoveltyIndex:
         with its earlier ones too."""
         if not fps:
             return []
-        args: list[object] = [self.keys.prefix, self.window_s, self.clock(), self.threshold,
+        args: list[Any] = [self.keys.prefix, self.window_s, self.clock(), self.threshold,
                               MAX_BUCKET, BANDS]
         for fp in fps:
             args += [fp.doc_id, fp.exact, fp.signature.astype("<u4").tobytes(), *fp.bands]

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
+from typing import Any, cast
 
 from streams.contracts import RiskUpdate, ScoredMention
 from streams.errors import StoreConflict
@@ -71,7 +72,7 @@ class RiskStore:
 
     def _plan(
         self, state: RiskState | None, version: int, ms: Sequence[ScoredMention], now: datetime
-    ) -> tuple[RiskState, RiskUpdate, list[str], list[object]]:
+    ) -> tuple[RiskState, RiskUpdate, list[str], list[Any]]:
         for m in ms:
             state = apply_mention(state, m, now, self.cfg)
         assert state is not None  # noqa: S101 - ms is never empty
@@ -82,7 +83,7 @@ class RiskStore:
             self.keys.risk_state(ticker), self.keys.risk_seen(ticker),
             self.keys.risk_index, self.keys.risk_mentions,
         ]
-        args: list[object] = [
+        args: list[Any] = [
             version, json.dumps(state.to_json()), update.model_dump_json(), update.score,
             ticker, self.cfg.state_ttl_s, ts, ts - self.cfg.seen_window_s, SEEN_MAX,
             *(m.doc_id for m in ms),
@@ -137,16 +138,22 @@ class RiskStore:
         for _ in range(MAX_CONFLICTS):
             state, version = await self._read(ticker)
             ids = [m.doc_id for m in ms]
-            scores = await self.redis.run(
-                lambda c, ids=ids: c.zmscore(self.keys.risk_seen(ticker), ids), "risk seen")
+            seen_key = self.keys.risk_seen(ticker)
+
+            async def seen(c: Any, ids: list[str] = ids, key: str = seen_key) -> Any:
+                return await c.zmscore(key, ids)
+
+            scores = await self.redis.run(seen, "risk seen")
             skipped = {d for d, sc in zip(ids, scores, strict=True) if sc is not None}
             todo = [m for m in ms if m.doc_id not in skipped]
             if not todo:
                 return await self.latest(ticker), skipped
             state_n, update, keys, args = self._plan(state, version, todo, _utc(self.clock))
-            status, new_version = await self.redis.run(
-                lambda c, k=keys, a=args: self._commit(keys=k, args=a, client=c), "risk commit"
-            )
+
+            async def commit(c: Any, k: list[str] = keys, a: list[Any] = args) -> Any:
+                return await self._commit(keys=k, args=a, client=c)
+
+            status, new_version = await self.redis.run(commit, "risk commit")
             if int(status) == 1:
                 self._cache[ticker] = (state_n, int(new_version))
                 return update, skipped
@@ -182,7 +189,7 @@ class RiskStore:
 
     async def tickers(self) -> list[str]:
         raw = await self.redis.run(lambda c: c.zrevrange(self.keys.risk_index, 0, -1), "index")
-        return [t.decode() for t in raw]
+        return [t.decode() for t in cast(list[bytes], raw)]
 
     async def latest_all(self) -> list[RiskUpdate]:
         """Latest update of every ticker with live state, highest score first."""
@@ -215,7 +222,7 @@ class RiskStore:
 
     async def counted_doc_ids(self, ticker: str) -> list[str]:
         raw = await self.redis.run(lambda c: c.zrange(self.keys.risk_seen(ticker), 0, -1), "seen")
-        return [d.decode() for d in raw]
+        return [d.decode() for d in cast(list[bytes], raw)]
 
     async def mentions_counted(self) -> int:
         raw = await self.redis.run(lambda c: c.get(self.keys.risk_mentions), "mentions")
