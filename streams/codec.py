@@ -62,9 +62,9 @@ class DeadLetter:
     @classmethod
     def from_error(
         cls, error: InputError, topic: str, partition: int, offset: int,
-        key: bytes | None, value: bytes,
+        key: bytes | None, value: bytes | None,
     ) -> DeadLetter:
-        return cls(error.reason, error.detail[:500], topic, partition, offset, key, value)
+        return cls(error.reason, error.detail[:500], topic, partition, offset, key, value or b"")
 
     def headers(self) -> list[tuple[str, bytes]]:
         return [
@@ -76,7 +76,9 @@ class DeadLetter:
         ]
 
 
-def _parse_json(raw: bytes) -> dict[str, object]:
+def _parse_json(raw: bytes | None) -> dict[str, object]:
+    if not raw:
+        raise InvalidJson("empty message (no value)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -101,7 +103,7 @@ def _validation_error(exc: ValidationError) -> InputError:
     return WrongType(detail)
 
 
-def decode_input(raw: bytes, kind: DocumentKind, max_text_chars: int) -> InputRecord:
+def decode_input(raw: bytes | None, kind: DocumentKind, max_text_chars: int) -> InputRecord:
     """Decode one producer message; raises an InputError naming the dead-letter reason."""
     data = _parse_json(raw)
     version = data.get("schema_version")

@@ -42,7 +42,7 @@ class RawMessage:
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone / null value (dead-lettered as invalid_json)
     kind: DocumentKind
 
 

@@ -49,6 +49,8 @@ def test_post_decodes_with_behaviour_signals() -> None:
     ("raw", "kind", "reason"),
     [
         (b"\xff\xfe{}", "news", "invalid_utf8"),
+        (b"", "news", "invalid_json"),
+        (None, "social", "invalid_json"),
         (b'{"schema_version": 1, "id": ', "news", "invalid_json"),
         (b"[1, 2]", "news", "wrong_type"),
         (_bytes({**NEWS, "schema_version": 2}), "news", "unknown_schema_version"),
@@ -63,7 +65,7 @@ def test_post_decodes_with_behaviour_signals() -> None:
         (_bytes({**POST, "text": ""}), "social", "empty_text"),
     ],
 )
-def test_bad_input_raises_with_reason(raw: bytes, kind: str, reason: str) -> None:
+def test_bad_input_raises_with_reason(raw: bytes | None, kind: str, reason: str) -> None:
     with pytest.raises(InputError) as info:
         decode_input(raw, kind, 100)  # type: ignore[arg-type]
     assert info.value.reason == reason
