@@ -10,11 +10,16 @@ The worker serves them at ``/metrics`` on its web port. Names:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 
 class Metrics:
     def __init__(self) -> None:
         self.counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+        self.observed: dict[str, Callable[[], int]] = {}  # read at render time
+
+    def observe(self, name: str, read: Callable[[], int]) -> None:
+        self.observed[name] = read
 
     def inc(self, name: str, n: int = 1, **labels: str) -> None:
         self.counters[(name, tuple(sorted(labels.items())))] += n
@@ -31,4 +36,5 @@ class Metrics:
             text = ",".join(f'{k}="{v}"' for k, v in labels)
             lines.append(f"tickerpulse_{name}{{{text}}} {value}" if text else
                          f"tickerpulse_{name} {value}")
+        lines += [f"tickerpulse_{name} {read()}" for name, read in sorted(self.observed.items())]
         return "\n".join(lines) + "\n"

@@ -48,6 +48,7 @@ def build_worker(settings: Settings) -> Worker:
     metrics = Metrics()
     worker_closers: list[Callable[[], object]] = []
     redis = connect(settings.redis)
+    metrics.observe("redis_outages_total", lambda: redis.outages)
     keys = RedisKeys(settings.redis.key_prefix)
     ingest = score = aggregate = None
     if "ingest" in agents:

@@ -197,7 +197,9 @@ async def test_redis_unreachable_for_10s_worker_waits_and_skips_nothing(
     data.mkdir()
     server = redis_server(port, data)
     url = f"redis://127.0.0.1:{port}/0"
-    run = Run(kafka_bootstrap, url, "tp:", tiny_model, tmp_path)
+    web = free_port()
+    run = Run(kafka_bootstrap, url, "tp:", tiny_model, tmp_path,
+              TICKERPULSE_STREAM__WEB_PORT=str(web))
     try:
         messages = list(Feed(seed=13, run_id=run.name).messages(3_000))
         run.worker.start().wait_ready()
@@ -212,6 +214,10 @@ async def test_redis_unreachable_for_10s_worker_waits_and_skips_nothing(
         await run.assert_exactly_once(pairs)
         assert run.worker.proc is not None and run.worker.proc.poll() is None, "worker died"
         assert "Redis unreachable" in run.worker.log_path.read_text(), "outage not observed"
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{web}/metrics", timeout=5).read()
+        outages = [line for line in metrics.decode().splitlines()
+                   if line.startswith("tickerpulse_redis_outages_total ")]
+        assert outages and int(outages[0].split()[1]) >= 1
     finally:
         await run.close()
         server.terminate()

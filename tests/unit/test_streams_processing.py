@@ -76,4 +76,7 @@ async def test_stages_turn_a_feed_into_counted_mentions_and_dead_letters() -> No
     await aggregate.process(mentions[:50])  # a replay: nothing counted twice
     assert len(store.seen) == len({(m.ticker, m.doc_id) for m in mentions})
     assert metrics.get("risk_commits_total", result="replay") == 50
-    assert "tickerpulse_dead_letters_total" in metrics.render()
+    metrics.observe("redis_outages_total", lambda: 2)
+    text = metrics.render()
+    assert 'tickerpulse_dead_letters_total{reason="empty_text",topic="news.raw"} 1' in text
+    assert "tickerpulse_redis_outages_total 2" in text
