@@ -30,6 +30,8 @@ def tuned_app_class(fetch_max_wait_ms: int) -> type[faust.App]:
         Consumer = TunedConsumer
 
     class TunedApp(faust.App):
+        consumer_thread_class = TunedThread
+
         def _new_transport(self) -> Any:
             return TunedTransport(self.conf.broker_consumer, self)
 
