@@ -58,6 +58,8 @@ def _shapes_for(text: str, offsets: list[tuple[int, int]], word_ids: list[int | 
 
 def encode(tokenizer, texts: list[str], max_length: int) -> list[Encoded]:
     """Tokenise a list of texts (fast tokenizer required for offsets)."""
+    if not texts:
+        return []
     batch = tokenizer(
         list(texts),
         truncation=True,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import click
@@ -49,7 +50,9 @@ def _labelled(data: Path | None, n: int) -> tuple[list[str], list[str]]:
     else:
         corpus = load_corpus(settings.data_dir, settings.seed)
         rows = [r for source in corpus.sentiment_val.values() for r in source]
-        rows.sort(key=lambda r: hash(r.text) % 9973)  # interleave sources, deterministically
+        rows.sort(
+            key=lambda r: zlib.crc32(r.text.encode())
+        )  # interleave sources, deterministically
     rows = (rows * (n // max(len(rows), 1) + 1))[:n]
     return [r.text for r in rows], [r.label for r in rows]
 
