@@ -38,7 +38,14 @@ COMMON_WORDS = frozenset(
     "A I AN AM ARE ALL AT BE BIG BY CAN CEO CFO COO CTO DD EPS ETF EU FOR GDP GO HAS HE IF IN "
     "IPO IS IT ITS KEY LOW MAN NEW NOW NYSE NASDAQ OF ON ONE OR OUT PM Q SEC SO TV UK UN US USA "
     "USD EUR WELL YOY QOQ AI CEO ESG EV IRS ATH FED FOMC CPI PPI OK AMP EDIT HOLD BUY SELL "
-    "ARE POST CASH FAST REAL LIFE LOVE PLAY RUN SAVE TRUE VERY WORK HUGE MOVE NICE RIDE".split()
+    "ARE POST CASH FAST REAL LIFE LOVE PLAY RUN SAVE TRUE VERY WORK HUGE MOVE NICE RIDE "
+    "AA AAA BB BBB CCC".split()  # ... and credit ratings
+)
+# What is left of some names once the legal suffix goes ("Partners Group" -> "Partners"):
+# ordinary words, never a company on their own.
+GENERIC_NAMES = frozenset(
+    "partners compass resources energy capital financial international general global "
+    "united american national first bank industries group holdings trust".split()
 )
 
 
@@ -75,7 +82,7 @@ def load_catalogue() -> tuple[dict[str, str], list[_Name]]:
             continue
         symbols.setdefault(ticker.upper(), ticker.upper())
         name = _clean_name(stock.get("name") or "")
-        if len(name) >= 3:
+        if len(name) >= 3 and name.lower() not in GENERIC_NAMES:
             names.append(_Name(name, ticker.upper(), "name", True))
     with ALIASES_FILE.open(newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):

@@ -68,3 +68,9 @@ def test_relevance_rules():
     assert relevance(100, [0], n_tickers=1, rank=0) == 0.85  # named first, sole ticker
     assert relevance(100, [80], n_tickers=3, rank=2) < 0.6
     assert relevance(100, [80, 90, 95], n_tickers=3, rank=2) > relevance(100, [80], 3, 2)
+
+
+def test_generic_leftovers_and_ratings_do_not_link(linker):
+    text = "Compass Point ups Centene to BBB- from BB+"
+    links = tickers(linker.link(text, [org(text, "Compass Point")]))
+    assert not {"CMPGY", "BB", "BBB"} & set(links)
