@@ -56,7 +56,9 @@ class StreamSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     app_id: str = Field(default="tickerpulse", description="faust app id / consumer group.")
-    score_batch_size: int = Field(default=64, ge=1, description="`take(n, within)` batch size.")
+    score_batch_size: int = Field(
+        default=128, ge=1, description="`take(n, within)` batch size (the engine splits it)."
+    )
     score_batch_within_s: float = Field(default=0.05, gt=0, description="`take` max wait.")
     max_text_chars: int = Field(default=20_000, ge=1, description="Longer texts are dead-lettered.")
     novelty_window_s: int = Field(
