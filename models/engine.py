@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,12 @@ class _Item:
     deliver: Deliver
     enqueued: float
     encoded: Encoded | None = field(default=None)
+
+    @property
+    def enc(self) -> Encoded:
+        if self.encoded is None:
+            raise RuntimeError("text not tokenised yet")
+        return self.encoded
 
 
 def _settle(future: asyncio.Future | concurrent.futures.Future, result: Any) -> None:
@@ -144,7 +151,7 @@ class InferenceEngine:
         futures = []
         for text, hint in zip(texts, self._hints(texts, hints), strict=True):
             future: concurrent.futures.Future = concurrent.futures.Future()
-            self._put_blocking(_Item(text, hint, lambda r, f=future: _settle(f, r), 0.0))
+            self._put_blocking(_Item(text, hint, partial(_settle, future), 0.0))
             futures.append(future)
         return [f.result() for f in futures]
 
@@ -234,9 +241,7 @@ class InferenceEngine:
             encoded = encode(self._loaded.tokenizer, [it.text for it in fresh], s.max_length)
             for it, enc in zip(fresh, encoded, strict=True):
                 it.encoded = enc
-        groups = plan_batches(
-            [len(it.encoded) for it in window], s.max_batch_size, s.max_batch_tokens
-        )
+        groups = plan_batches([len(it.enc) for it in window], s.max_batch_size, s.max_batch_tokens)
         batch = [window[i] for i in groups[0]]
         rest = [window[i] for group in groups[1:] for i in group]
         if rest:
@@ -246,7 +251,7 @@ class InferenceEngine:
 
     def _execute(self, batch: list[_Item]) -> None:
         started = time.perf_counter()
-        encoded = [it.encoded for it in batch]
+        encoded = [it.enc for it in batch]
         arrays = pad_batch(encoded, self._loaded.tokenizer.pad_token_id or 0)
         probs, tag_ids, tag_scores = self._runner(arrays)
         results = [
@@ -263,13 +268,13 @@ class InferenceEngine:
         best = int(np.argmax(p))
         entities: tuple = ()
         if tag_ids is not None:
-            n = len(item.encoded)
+            n = len(item.enc)
             entities = decode_entities(
                 item.text,
                 tag_ids[row, :n],
                 tag_scores[row, :n],
-                item.encoded.offsets,
-                item.encoded.words,
+                item.enc.offsets,
+                item.enc.words,
             )
         tickers = self._linker.link(item.text, entities, item.hints) if self._linker else ()
         return Prediction(

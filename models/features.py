@@ -55,10 +55,10 @@ def build_features(
         sentiment, encode(tokenizer, [e.text for e in sentiment], max_length), strict=True
     ):
         feats.append(Feature(enc, _SENT_ID[ex.label], [IGNORE] * len(enc)))
-    for ex, enc in zip(
+    for entity, enc in zip(
         entities, encode(tokenizer, [e.text for e in entities], max_length), strict=True
     ):
-        feats.append(Feature(enc, IGNORE, token_tags(ex, enc.offsets)))
+        feats.append(Feature(enc, IGNORE, token_tags(entity, enc.offsets)))
     return feats
 
 

@@ -6,6 +6,8 @@ does the same three steps (preprocess, forward, postprocess) with the model's ow
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 from transformers import Pipeline
@@ -22,7 +24,7 @@ class _PipelineModel(nn.Module):
     def __init__(self, network: nn.Module) -> None:
         super().__init__()
         self.network = network
-        inner = getattr(network, "encoder", None) or network.classifier
+        inner: Any = getattr(network, "encoder", None) or getattr(network, "classifier", None)
         self.config = inner.config
 
     @property
@@ -38,26 +40,27 @@ class _PipelineModel(nn.Module):
 
 class TwoHeadPipeline(Pipeline):
     def __init__(self, loaded: LoadedModel, max_length: int = 128) -> None:
-        super().__init__(model=_PipelineModel(loaded.network), tokenizer=loaded.tokenizer)
+        model: Any = _PipelineModel(loaded.network)  # duck-types the PreTrainedModel it reads
+        super().__init__(model=model, tokenizer=loaded.tokenizer)
         self.max_length = max_length
 
     def _sanitize_parameters(self, **kwargs):  # noqa: ANN003, ANN202
         return {}, {}, {}
 
-    def preprocess(self, text: str):  # noqa: ANN201
+    def preprocess(self, text: str):  # type: ignore[override]  # noqa: ANN201
         [enc] = encode(self.tokenizer, [text], self.max_length)
-        arrays = pad_batch([enc], self.tokenizer.pad_token_id or 0)
+        arrays = pad_batch([enc], getattr(self.tokenizer, "pad_token_id", 0) or 0)
         inputs = {k: torch.from_numpy(v) for k, v in arrays.items()}
         return {"inputs": inputs, "text": text, "offsets": enc.offsets, "words": enc.words}
 
-    def _forward(self, model_inputs: dict):  # noqa: ANN201
+    def _forward(self, model_inputs: dict):  # type: ignore[override]  # noqa: ANN201
         sent, tags = self.model(**model_inputs["inputs"])
         return {**model_inputs, "sent": sent, "tags": tags}
 
-    def postprocess(self, outputs: dict):  # noqa: ANN201
+    def postprocess(self, outputs: dict):  # type: ignore[override]  # noqa: ANN201
         probs = torch.softmax(outputs["sent"][0].float(), -1)
         best = int(probs.argmax())
-        entities = ()
+        entities: tuple = ()
         if outputs["tags"] is not None:
             tag_probs = torch.softmax(outputs["tags"][0].float(), -1)
             scores, ids = tag_probs.max(-1)

@@ -8,6 +8,8 @@ behind the same forward signature (entity logits are then None).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -17,9 +19,9 @@ from models.shapes import N_SHAPES
 
 
 class TwoHeadModel(nn.Module):
-    def __init__(self, encoder: nn.Module, dropout: float = 0.1) -> None:
+    def __init__(self, encoder: Any, dropout: float = 0.1) -> None:
         super().__init__()
-        self.encoder = encoder
+        self.encoder: Any = encoder
         hidden = encoder.config.hidden_size
         self.case_embedding = nn.Embedding(N_SHAPES, hidden)
         nn.init.zeros_(self.case_embedding.weight)  # starts as the plain base model
@@ -53,9 +55,9 @@ def _label_order(id2label: dict) -> list[int]:
 class SentimentOnlyModel(nn.Module):
     """A `...ForSequenceClassification` checkpoint: sentiment only, no entities."""
 
-    def __init__(self, classifier: nn.Module) -> None:
+    def __init__(self, classifier: Any) -> None:
         super().__init__()
-        self.classifier = classifier
+        self.classifier: Any = classifier
         self.register_buffer(
             "order", torch.tensor(_label_order(classifier.config.id2label)), persistent=False
         )

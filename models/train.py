@@ -56,6 +56,7 @@ class TrainConfig:
     log_dir: Path | None = None
     threads: int = 0
     freeze_word_embeddings: bool = False  # half the parameters; saves optimizer time on CPU
+    bf16: bool = False  # autocast the forward pass to bfloat16 (weights and optimizer stay fp32)
     name: str = "tp"
     extra: dict = field(default_factory=dict)
 
@@ -134,8 +135,9 @@ class _Trainer:
 
     def progress(self, step: int) -> float:
         done = step / max(self.total_steps, 1)
-        if self.cfg.time_budget_s:
-            done = max(done, self.elapsed() / self.cfg.time_budget_s)
+        budget = self.cfg.time_budget_s
+        if budget:
+            done = max(done, self.elapsed() / budget)
         return min(done, 1.0)
 
     def evaluate(self, step: int) -> bool:
@@ -166,7 +168,8 @@ class _Trainer:
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = base * factor
         arrays = collate([self.features[i] for i in batch], self.tokenizer.pad_token_id)
-        loss = _loss(self.network, arrays, self.cfg.entity_weight)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            loss = _loss(self.network, arrays, self.cfg.entity_weight)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.network.parameters(), 1.0)
@@ -174,7 +177,8 @@ class _Trainer:
         return float(loss.detach())
 
     def out_of_time(self) -> bool:
-        return bool(self.cfg.time_budget_s) and self.elapsed() >= self.cfg.time_budget_s
+        budget = self.cfg.time_budget_s
+        return budget is not None and budget > 0 and self.elapsed() >= budget
 
     def run(self, show_progress: bool) -> None:
         rng = random.Random(self.cfg.seed)
@@ -235,7 +239,9 @@ def train(cfg: TrainConfig, corpus: Corpus, show_progress: bool = True) -> Train
     trainer = _Trainer(cfg, corpus)
     trainer.run(show_progress)
     seconds = trainer.elapsed()
-    score, state, metrics = trainer.best
+    if trainer.best is None:  # run() always validates at least once
+        raise RuntimeError("training ended without a validation")
+    _score, state, metrics = trainer.best
     trainer.network.load_state_dict(state)
     trainer.network.eval()
     created = datetime.now(UTC)

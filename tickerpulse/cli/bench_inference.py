@@ -26,9 +26,8 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else 0.0
 
 
-def _row(
-    name: str, n: int, seconds: float, latencies: list[float], preds: list[str], gold: list[str]
-) -> dict:
+def _row(name: str, n: int, timed: tuple[float, list[float], list[str]], gold: list[str]) -> dict:
+    seconds, latencies, preds = timed
     correct = sum(p == g for p, g in zip(preds, gold, strict=True))
     return {
         "name": name,
@@ -62,7 +61,8 @@ def _per_message(loaded, texts: list[str], max_length: int) -> tuple[float, list
 
     pipe = TwoHeadPipeline(loaded, max_length)
     pipe(texts[0])  # warm-up
-    latencies, preds = [], []
+    latencies: list[float] = []
+    preds: list[str] = []
     started = time.perf_counter()
     for text in tqdm(texts, desc="pipeline per message", file=sys.stderr, mininterval=1):
         t0 = time.perf_counter()
@@ -88,7 +88,8 @@ def _plain_batches(loaded, texts: list[str], max_length: int, size: int = 32):  
         return sent.argmax(-1).numpy()
 
     run(texts[:size])
-    latencies, preds = [], []
+    latencies: list[float] = []
+    preds: list[str] = []
     started = time.perf_counter()
     for i in tqdm(
         range(0, len(texts), size), desc="plain batch-32", file=sys.stderr, mininterval=1
@@ -104,7 +105,7 @@ def _engine(engine, texts: list[str]) -> tuple[float, list, list]:  # noqa: ANN0
         engine.predict_sync(texts[:64])  # warm-up
         engine.batch_latencies.clear()
         started = time.perf_counter()
-        preds = []
+        preds: list[str] = []
         step = 512
         for i in tqdm(
             range(0, len(texts), step),
@@ -140,13 +141,13 @@ def inference(n: int, model_path: str | None, data: Path | None, as_json: bool) 
     max_length = settings.engine.max_length
     texts, gold = _labelled(data, n)
     rows = [
-        _row("pipeline per message", n, *_per_message(loaded, texts, max_length), gold),
-        _row("plain batch-32 fp32", n, *_plain_batches(loaded, texts, max_length), gold),
+        _row("pipeline per message", n, _per_message(loaded, texts, max_length), gold),
+        _row("plain batch-32 fp32", n, _plain_batches(loaded, texts, max_length), gold),
     ]
     fp32_engine = InferenceEngine(loaded, TorchRunner(loaded.network), settings.engine)
-    rows.append(_row("engine torch fp32", n, *_engine(fp32_engine, texts), gold))
+    rows.append(_row("engine torch fp32", n, _engine(fp32_engine, texts), gold))
     served = load_engine(settings.model.model_copy(update={"path": path}), settings.engine)
-    rows.append(_row(f"engine {served.backend}", n, *_engine(served, texts), gold))
+    rows.append(_row(f"engine {served.backend}", n, _engine(served, texts), gold))
     base = rows[1]
     for row in rows:
         row["accuracy_change_pts"] = round((row["accuracy"] - base["accuracy"]) * 100, 2)
