@@ -80,6 +80,66 @@ def _raw(app: faust.App, *names: str) -> faust.TopicT:
                      key_serializer="raw", value_serializer="raw")
 
 
+Outgoing = tuple[str, bytes | None, bytes, Any]  # topic, key, value, headers
+
+
+async def send_all(app: faust.App, messages: list[Outgoing]) -> None:
+    """Send and wait for the broker's acks: a batch is acked only once its output is."""
+    futures = [await app.producer.send(topic, key, value, None, None, headers)
+               for topic, key, value, headers in messages]
+    await asyncio.gather(*futures)
+
+
+def _add_ingest(app: faust.App, topics: Topics, ingest: Ingest, n: int, within: float) -> None:
+    kind_of = {topics.news_raw: "news", topics.social_raw: "social"}
+
+    def dead(letter: DeadLetter) -> Outgoing:
+        return (Topics.dlq(letter.topic), letter.key, letter.value, letter.headers())
+
+    @app.agent(_raw(app, topics.news_raw, topics.social_raw), name="ingest", concurrency=1)
+    async def ingest_agent(s: Any) -> None:  # a faust Stream
+        async for events in s.take_events(n, within):
+            batch = [RawMessage(e.message.topic, e.message.partition, e.message.offset,
+                                e.message.key, e.message.value,
+                                kind_of[e.message.topic])  # type: ignore[arg-type]
+                     for e in events]
+
+            async def stage(batch: list[RawMessage] = batch) -> None:
+                out, letters = await ingest.process(batch)
+                await send_all(app, [(topics.docs, d.doc_id.encode(), d.to_json_bytes(), None)
+                                     for d in out] + [dead(letter) for letter in letters])
+
+            await run_stage(stage, "ingest")
+
+
+def _add_score(app: faust.App, topics: Topics, score: Score, n: int, within: float) -> None:
+    @app.agent(_raw(app, topics.docs), name="score", concurrency=1)
+    async def score_agent(s: Any) -> None:
+        async for events in s.take_events(n, within):
+            batch = [Document.model_validate_json(e.value) for e in events]
+
+            async def stage(batch: list[Document] = batch) -> None:
+                await send_all(app, [(topics.scored, m.ticker.encode(), m.to_json_bytes(), None)
+                                     for m in await score.process(batch)])
+
+            await run_stage(stage, "score")
+
+
+def _add_aggregate(
+    app: faust.App, topics: Topics, aggregate: Aggregate, n: int, within: float
+) -> None:
+    @app.agent(_raw(app, topics.scored), name="aggregate", concurrency=1)
+    async def aggregate_agent(s: Any) -> None:
+        async for events in s.take_events(n, within):
+            batch = [ScoredMention.model_validate_json(e.value) for e in events]
+
+            async def stage(batch: list[ScoredMention] = batch) -> None:
+                await send_all(app, [(topics.risk, u.ticker.encode(), u.to_json_bytes(), None)
+                                     for u in await aggregate.process(batch)])
+
+            await run_stage(stage, "aggregate")
+
+
 def create_app(
     kafka: KafkaSettings,
     stream: StreamSettings,
@@ -91,59 +151,13 @@ def create_app(
     """A faust app running the stages given (None = that agent does not run here)."""
     app = tuned_app_class(kafka.fetch_max_wait_ms)(stream.app_id, **faust_settings(kafka, stream))
     topics = Topics(kafka.topic_prefix)
-    kind_of = {topics.news_raw: "news", topics.social_raw: "social"}
-    docs, scored = _raw(app, topics.docs), _raw(app, topics.scored)
     n, within = stream.score_batch_size, stream.score_batch_within_s
-
-    async def send_all(messages: list[tuple[str, bytes | None, bytes, Any]]) -> None:
-        """Send and wait for the broker's acks: a batch is acked only once its output is."""
-        futures = [await app.producer.send(topic, key, value, None, None, headers)
-                   for topic, key, value, headers in messages]
-        await asyncio.gather(*futures)
-
-    def dead(letter: DeadLetter) -> tuple[str, bytes | None, bytes, Any]:
-        return (Topics.dlq(letter.topic), letter.key, letter.value, letter.headers())
-
     if ingest is not None:
-        @app.agent(_raw(app, topics.news_raw, topics.social_raw), name="ingest", concurrency=1)
-        async def ingest_agent(s: Any) -> None:  # a faust Stream
-            async for events in s.take_events(n, within):
-                batch = [RawMessage(e.message.topic, e.message.partition, e.message.offset,
-                                    e.message.key, e.message.value,
-                                    kind_of[e.message.topic])  # type: ignore[arg-type]
-                         for e in events]
-
-                async def stage(batch: list[RawMessage] = batch) -> None:
-                    out, letters = await ingest.process(batch)
-                    await send_all(
-                        [(topics.docs, d.doc_id.encode(), d.to_json_bytes(), None) for d in out]
-                        + [dead(letter) for letter in letters])
-
-                await run_stage(stage, "ingest")
-
+        _add_ingest(app, topics, ingest, n, within)
     if score is not None:
-        @app.agent(docs, name="score", concurrency=1)
-        async def score_agent(s: Any) -> None:
-            async for events in s.take_events(n, within):
-                batch = [Document.model_validate_json(e.value) for e in events]
-
-                async def stage(batch: list[Document] = batch) -> None:
-                    await send_all([(topics.scored, m.ticker.encode(), m.to_json_bytes(), None)
-                                    for m in await score.process(batch)])
-
-                await run_stage(stage, "score")
-
+        _add_score(app, topics, score, n, within)
     if aggregate is not None:
-        @app.agent(scored, name="aggregate", concurrency=1)
-        async def aggregate_agent(s: Any) -> None:
-            async for events in s.take_events(max(n, 256), within):
-                batch = [ScoredMention.model_validate_json(e.value) for e in events]
-
-                async def stage(batch: list[ScoredMention] = batch) -> None:
-                    await send_all([(topics.risk, u.ticker.encode(), u.to_json_bytes(), None)
-                                    for u in await aggregate.process(batch)])
-
-                await run_stage(stage, "aggregate")
+        _add_aggregate(app, topics, aggregate, max(n, 256), within)
 
     @app.page("/metrics")
     async def metrics_page(self: Any, request: Any) -> Any:
