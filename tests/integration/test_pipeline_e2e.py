@@ -31,7 +31,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return str(tiny_model_dir(root)), str(root / "cache")
 
 
-def default_model(cache_dir: str) -> str | None:
+def default_model() -> str | None:
+    """The built default model in its standard cache, or None."""
     from models.settings import ModelSettings
     from models.store import serving_path
 
@@ -147,7 +148,7 @@ async def test_default_model_shocked_ticker_risk_rises_above_calm_ones(
     tiny_model: tuple[str, str], tmp_path: Path, kafka_bootstrap: str, redis_url: str,
     redis_prefix: str,
 ) -> None:
-    model = default_model(tiny_model[1])
+    model = default_model()
     if model is None:
         pytest.skip("default model not built (`tickerpulse model build-default`)")
     run = f"e2ed{uuid.uuid4().hex[:8]}"
