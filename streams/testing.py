@@ -5,23 +5,36 @@
 - :func:`read_topic`: everything on a topic (all partitions, from the start) until a count is
   reached or nothing new arrives; counts what arrives (never trusts ``end_offsets``).
 - :class:`WorkerProcess`: ``tickerpulse worker`` as a subprocess that tests can kill -9.
+- :class:`PipelineRun`: topics, consumer group and Redis keys of one isolated test run, with
+  waits and exactly-once checks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
+
+from streams.contracts import Document, ScoredMention
+from streams.feed import FeedMessage
+from streams.settings import KafkaSettings, RedisSettings, RiskSettings
+from streams.store import RedisKeys, RiskStore, connect
+from streams.topics import Topics, ensure_topics
 
 NEGATIVE = re.compile(r"fall|plunge|miss|cut|loss|crash|fraud|investigation|weak|down|sink|dump")
 POSITIVE = re.compile(r"rise|beat|record|upgrade|strong|raise|long|breakout|crushing")
@@ -179,3 +192,86 @@ def pipeline_env(
     if model_path:
         env["TICKERPULSE_MODEL__PATH"] = model_path
     return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PipelineRun:
+    """One isolated pipeline: topics, consumer group and Redis keys of its own."""
+
+    def __init__(self, bootstrap: str, redis_url: str, prefix: str, model: tuple[str, str],
+                 tmp: Path, **env: str) -> None:
+        self.name = f"f{uuid.uuid4().hex[:8]}"
+        self.bootstrap, self.tmp = bootstrap, tmp
+        self.kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=f"{self.name}.")
+        self.topics = Topics(self.kafka.topic_prefix)
+        ensure_topics(self.kafka, self.topics.all())
+        self.env = {**pipeline_env(bootstrap, redis_url, prefix, self.name, model[0], model[1],
+                                   str(tmp / "faust"), batch=32), **env}
+        self.redis = connect(RedisSettings(url=redis_url))
+        self.store = RiskStore(self.redis, RedisKeys(prefix), RiskSettings())
+        self.worker = WorkerProcess(self.env, tmp / "worker.log")
+
+    async def scored_pairs(self) -> tuple[list[ScoredMention], set[tuple[str, str]]]:
+        records = await read_topic(self.bootstrap, self.topics.scored, idle_s=1.5)
+        scored = [ScoredMention.model_validate_json(r.value) for r in records]
+        return scored, {(m.ticker, m.doc_id) for m in scored}
+
+    async def wait_all_counted(self, doc_ids: set[str], timeout_s: float = 240) -> set:
+        """Until every document is on ``docs`` and Redis counted every scored pair."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(2)
+            docs = await read_topic(self.bootstrap, self.topics.docs, idle_s=1.0)
+            seen = {Document.model_validate_json(r.value).doc_id for r in docs}
+            if not doc_ids <= seen:
+                continue
+            _, pairs = await self.scored_pairs()
+            if await self.store.mentions_counted() == len(pairs):
+                return pairs
+        raise AssertionError(f"not all counted in {timeout_s}s: {self.worker.tail()}")
+
+    async def assert_exactly_once(self, pairs: set[tuple[str, str]]) -> None:
+        per_ticker = Counter(t for t, _ in pairs)
+        assert await self.store.mentions_counted() == len(pairs)
+        for ticker, n in per_ticker.items():
+            latest = await self.store.latest(ticker)
+            assert latest is not None and latest.mentions_total == n, ticker
+            counted = await self.store.counted_doc_ids(ticker)
+            assert sorted(counted) == sorted(d for t, d in pairs if t == ticker), ticker
+
+    async def close(self) -> None:
+        self.worker.stop()
+        await self.redis.close()
+
+
+def explicit_pairs(messages: list[FeedMessage]) -> set[tuple[str, str]]:
+    """(ticker, doc) pairs the linker must find: a cashtag or a producer's hint."""
+    return {(m.truth.ticker, m.truth.doc_id) for m in messages
+            if f"${m.truth.ticker}" in m.value.decode()
+            or m.truth.ticker in json.loads(m.value).get("tickers", [])}
+
+
+PROBS = {
+    "negative": {"negative": 0.9, "neutral": 0.08, "positive": 0.02},
+    "neutral": {"negative": 0.1, "neutral": 0.8, "positive": 0.1},
+    "positive": {"negative": 0.02, "neutral": 0.08, "positive": 0.9},
+}
+
+
+def mention(i: int, sentiment: str = "negative", at: datetime | None = None,
+            **kw: object) -> ScoredMention:
+    """A scored mention of AAPL in news doc ``news:w:<i>`` (fields overridable)."""
+    at = at or datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    base = dict(
+        doc_id=f"news:w:{i}", ticker="AAPL", kind="news", source="w", published_at=at,
+        excerpt=f"doc {i}", sentiment=sentiment, probabilities=PROBS[sentiment],
+        confidence=max(PROBS[sentiment].values()), relevance=1.0, relevance_kind="subject",
+        link_confidence=1.0, model_version="m1", scored_at=at,
+    )
+    base.update(kw)
+    return ScoredMention.model_validate(base)

@@ -7,26 +7,21 @@ batches, so these tests are about the plumbing, not the model.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import socket
 import subprocess
 import time
 import urllib.request
-import uuid
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from streams.contracts import Document, ScoredMention
 from streams.errors import DLQ_REASONS
 from streams.feed import Feed, FeedMessage, Truth, malformed
 from streams.producer import publish
-from streams.settings import KafkaSettings, RedisSettings, RiskSettings
-from streams.store import RedisKeys, RiskStore, connect
-from streams.testing import WorkerProcess, pipeline_env, read_topic
-from streams.topics import Topics, ensure_topics
+from streams.testing import PipelineRun as Run
+from streams.testing import explicit_pairs, free_port, read_topic
+from streams.topics import Topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,68 +32,6 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
     root = tmp_path_factory.mktemp("model")
     return str(tiny_model_dir(root)), str(root / "cache")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Run:
-    """One isolated pipeline: topics, consumer group and Redis keys of its own."""
-
-    def __init__(self, bootstrap: str, redis_url: str, prefix: str, model: tuple[str, str],
-                 tmp: Path, **env: str) -> None:
-        self.name = f"f{uuid.uuid4().hex[:8]}"
-        self.bootstrap, self.tmp = bootstrap, tmp
-        self.kafka = KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=f"{self.name}.")
-        self.topics = Topics(self.kafka.topic_prefix)
-        ensure_topics(self.kafka, self.topics.all())
-        self.env = {**pipeline_env(bootstrap, redis_url, prefix, self.name, model[0], model[1],
-                                   str(tmp / "faust"), batch=32), **env}
-        self.redis = connect(RedisSettings(url=redis_url))
-        self.store = RiskStore(self.redis, RedisKeys(prefix), RiskSettings())
-        self.worker = WorkerProcess(self.env, tmp / "worker.log")
-
-    async def scored_pairs(self) -> tuple[list[ScoredMention], set[tuple[str, str]]]:
-        records = await read_topic(self.bootstrap, self.topics.scored, idle_s=1.5)
-        scored = [ScoredMention.model_validate_json(r.value) for r in records]
-        return scored, {(m.ticker, m.doc_id) for m in scored}
-
-    async def wait_all_counted(self, doc_ids: set[str], timeout_s: float = 240) -> set:
-        """Until every document is on ``docs`` and Redis counted every scored pair."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            await asyncio.sleep(2)
-            docs = await read_topic(self.bootstrap, self.topics.docs, idle_s=1.0)
-            seen = {Document.model_validate_json(r.value).doc_id for r in docs}
-            if not doc_ids <= seen:
-                continue
-            _, pairs = await self.scored_pairs()
-            if await self.store.mentions_counted() == len(pairs):
-                return pairs
-        raise AssertionError(f"not all counted in {timeout_s}s: {self.worker.tail()}")
-
-    async def assert_exactly_once(self, pairs: set[tuple[str, str]]) -> None:
-        per_ticker = Counter(t for t, _ in pairs)
-        assert await self.store.mentions_counted() == len(pairs)
-        for ticker, n in per_ticker.items():
-            latest = await self.store.latest(ticker)
-            assert latest is not None and latest.mentions_total == n, ticker
-            counted = await self.store.counted_doc_ids(ticker)
-            assert sorted(counted) == sorted(d for t, d in pairs if t == ticker), ticker
-
-    async def close(self) -> None:
-        self.worker.stop()
-        await self.redis.close()
-
-
-def explicit_pairs(messages: list[FeedMessage]) -> set[tuple[str, str]]:
-    """(ticker, doc) pairs the linker must find: a cashtag or a producer's hint."""
-    return {(m.truth.ticker, m.truth.doc_id) for m in messages
-            if f"${m.truth.ticker}" in m.value.decode()
-            or m.truth.ticker in json.loads(m.value).get("tickers", [])}
 
 
 async def test_kill_9_mid_stream_then_restart_counts_every_document_once(

@@ -11,7 +11,7 @@ from streams.novelty import Fingerprint
 from streams.risk import apply_mention, assess
 from streams.settings import RedisSettings, RiskSettings
 from streams.store import RedisKeys, RedisNoveltyIndex, RiskStore, connect
-from tests.unit.test_streams_risk import mention
+from streams.testing import mention
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

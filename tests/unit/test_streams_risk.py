@@ -9,27 +9,10 @@ import pytest
 from streams.contracts import Engagement, Novelty, ScoredMention
 from streams.risk import apply_mention, assess, evidence_weight, source_weight
 from streams.settings import RiskSettings
+from streams.testing import mention
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 CFG = RiskSettings()
-PROBS = {
-    "negative": {"negative": 0.9, "neutral": 0.08, "positive": 0.02},
-    "neutral": {"negative": 0.1, "neutral": 0.8, "positive": 0.1},
-    "positive": {"negative": 0.02, "neutral": 0.08, "positive": 0.9},
-}
-
-
-def mention(i: int, sentiment: str = "negative", at: datetime = T0, **kw: object) -> ScoredMention:
-    base = dict(
-        doc_id=f"news:w:{i}", ticker="AAPL", kind="news", source="w", published_at=at,
-        excerpt=f"doc {i}", sentiment=sentiment, probabilities=PROBS[sentiment],
-        confidence=max(PROBS[sentiment].values()), relevance=1.0, relevance_kind="subject",
-        link_confidence=1.0, model_version="m1", scored_at=at,
-    )
-    base.update(kw)
-    return ScoredMention.model_validate(base)
-
-
 def run(ms: list[ScoredMention], now: datetime):  # type: ignore[no-untyped-def]
     state = None
     for m in ms:
