@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import faust
 
 from streams.app import create_app
+from streams.errors import ConfigurationError
 from streams.metrics import Metrics
 from streams.processing import Aggregate, Ingest, Score
 from streams.settings import AGENT_NAMES
@@ -37,7 +38,8 @@ def selected_agents(settings: Settings) -> set[str]:
     names = {a.strip() for a in settings.stream.agents.split(",") if a.strip()}
     unknown = names - set(AGENT_NAMES)
     if unknown:
-        raise ValueError(f"unknown agents {sorted(unknown)}; known: {', '.join(AGENT_NAMES)}")
+        raise ConfigurationError(
+            f"stream.agents: unknown {sorted(unknown)}; known: {', '.join(AGENT_NAMES)}")
     return names
 
 

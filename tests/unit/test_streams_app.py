@@ -55,3 +55,13 @@ def test_consumer_fetch_wait_comes_from_settings(monkeypatch: pytest.MonkeyPatch
                         lambda self, transport: SimpleNamespace(_fetch_max_wait_ms=1500))
     thread = object.__new__(type(app).consumer_thread_class)  # type: ignore[attr-defined]
     assert thread._create_worker_consumer(app.transport)._fetch_max_wait_ms == 40
+
+
+def test_unknown_agent_names_are_a_clear_configuration_error() -> None:
+    from streams.errors import ConfigurationError
+    from tickerpulse.settings import Settings
+    from tickerpulse.wiring import selected_agents
+
+    assert selected_agents(Settings(stream={"agents": " score , ingest"})) == {"score", "ingest"}  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="unknown \\['nope'\\]"):
+        selected_agents(Settings(stream={"agents": "score,nope"}))  # type: ignore[arg-type]
