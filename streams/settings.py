@@ -62,7 +62,10 @@ class StreamSettings(BaseModel):
     score_batch_within_s: float = Field(default=0.05, gt=0, description="`take` max wait.")
     max_text_chars: int = Field(default=20_000, ge=1, description="Longer texts are dead-lettered.")
     novelty_window_s: int = Field(
-        default=86_400, ge=60, description="How long a document counts as recent for novelty."
+        default=21_600,
+        ge=60,
+        description="How long a document counts as recent for novelty (Redis: about 1-2 KB "
+        "per document over this window).",
     )
     web_port: int = Field(
         default=6066, ge=0, description="faust worker web port (/metrics); 0 = no web server."
