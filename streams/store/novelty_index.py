@@ -19,11 +19,14 @@ def _script(name: str) -> str:
     return resources.files("streams.store").joinpath(f"lua/{name}").read_text("utf-8")
 
 
+FRESH = Novelty()  # immutable: one instance serves every fresh document
+
+
 def _parse(verdict: bytes | str) -> Novelty:
     text = verdict.decode() if isinstance(verdict, bytes) else verdict
     kind, sim, original = text.split("|", 2)
     if kind == "fresh":
-        return Novelty()
+        return FRESH
     return Novelty(kind=kind, similarity=round(float(sim), 4), duplicate_of=original)  # type: ignore[arg-type]
 
 
