@@ -20,7 +20,18 @@ def worker(agents: str | None, loglevel: str) -> None:
         settings = settings.model_copy(
             update={"stream": settings.stream.model_copy(update={"agents": agents})}
         )
-    built = build_worker(settings)
+    from kafka.errors import KafkaError
+
+    from models.api import ModelError
+    from streams.errors import StreamError
+
+    try:
+        built = build_worker(settings)
+    except KafkaError as exc:
+        raise click.ClickException(
+            f"Kafka at {settings.kafka.bootstrap_servers} is not usable: {exc}") from exc
+    except (ModelError, StreamError) as exc:
+        raise click.ClickException(str(exc)) from exc
     try:
         faust.Worker(built.app, loglevel=loglevel).execute_from_commandline()
     finally:
