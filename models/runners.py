@@ -79,6 +79,10 @@ class OnnxRunner:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads > 0:
             options.intra_op_num_threads = threads
+        # Idle worker threads sleep instead of spinning: on a CPU shared with the event loop
+        # and other jobs, spinning steals the cores the batch needs (measured here on 2 busy
+        # cores: 295 vs 217 texts/s).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(onnx_path), options, providers=["CPUExecutionProvider"]
         )
