@@ -88,6 +88,7 @@ class InferenceEngine:
         self._loaded = loaded
         self._runner = runner
         self._settings = settings
+        self.max_batch_size = settings.max_batch_size or getattr(runner, "batch_size", 64)
         self._linker = linker
         self._clock = clock
         self._queue: deque[_Item] = deque()
@@ -212,7 +213,7 @@ class InferenceEngine:
             if not self._queue:
                 return None
             deadline = self._queue[0].enqueued + s.max_wait_ms / 1000.0
-            while len(self._queue) < s.max_batch_size and not self._closed:
+            while len(self._queue) < self.max_batch_size and not self._closed:
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     break
@@ -241,7 +242,9 @@ class InferenceEngine:
             encoded = encode(self._loaded.tokenizer, [it.text for it in fresh], s.max_length)
             for it, enc in zip(fresh, encoded, strict=True):
                 it.encoded = enc
-        groups = plan_batches([len(it.enc) for it in window], s.max_batch_size, s.max_batch_tokens)
+        groups = plan_batches(
+            [len(it.enc) for it in window], self.max_batch_size, s.max_batch_tokens
+        )
         batch = [window[i] for i in groups[0]]
         rest = [window[i] for group in groups[1:] for i in group]
         if rest:

@@ -48,7 +48,12 @@ class EngineSettings(BaseModel):
         default="auto",
         description="auto | torch | onnx-int8 (auto: torch+autocast on GPU, onnx-int8 on CPU).",
     )
-    max_batch_size: int = Field(default=64, ge=1, description="Most texts in one forward pass.")
+    max_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most texts in one forward pass (unset = the backend's measured best: 16 "
+        "for ONNX int8 on a CPU, 64 for torch).",
+    )
     max_batch_tokens: int = Field(
         default=4096, ge=16, description="Token budget per batch (padded cost = longest x count)."
     )
