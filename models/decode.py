@@ -49,9 +49,32 @@ def decode_entities(
     tags = [ENTITY_TAGS[int(tag_ids[i])] for i in real]
     if words is not None:
         tags = word_level_tags(tags, [words[i] for i in real])
-    entities = []
+    spans: list[tuple[str, int, int, float]] = []
     for kind, first, last in bio_spans(tags):
         start, end = offsets[real[first]][0], offsets[real[last - 1]][1]
-        scores = [float(tag_scores[real[j]]) for j in range(first, last)]
-        entities.append(Entity(text[start:end], kind, start, end, round(min(scores), 4)))
-    return tuple(entities)
+        score = min(float(tag_scores[real[j]]) for j in range(first, last))
+        spans.append((kind, start, end, score))
+    return tuple(
+        Entity(text[start:end], kind, start, end, round(score, 4))
+        for kind, start, end, score in merge_adjacent(text, spans)
+    )
+
+
+def merge_adjacent(
+    text: str, spans: Sequence[tuple[str, int, int, float]]
+) -> list[tuple[str, int, int, float]]:
+    """Join same-type spans that only whitespace separates ("BHP" "Billiton" -> one ORG).
+
+    Two entities of one type side by side are rare in the training data (FiNER-ORD train:
+    11 ORG->B-ORG vs 1,781 O->B-ORG), so a B tag right after a same-type span is far more
+    often a split name. Measured on FiNER-ORD validation (two models): ORG F1 +0.009/+0.012,
+    entity F1 +0.005/+0.008.
+    """
+    out: list[tuple[str, int, int, float]] = []
+    for kind, start, end, score in sorted(spans, key=lambda s: s[1]):
+        if out and out[-1][0] == kind and not text[out[-1][2] : start].strip():
+            prev = out[-1]
+            out[-1] = (kind, prev[1], end, min(prev[3], score))
+        else:
+            out.append((kind, start, end, score))
+    return out

@@ -111,3 +111,19 @@ def test_decode_never_cuts_a_word(tokenizer):
     ids = [ENTITY_TAGS.index(t) for t in tags]
     [ent] = decode_entities(text, ids, [0.9] * len(enc), enc.offsets, enc.words)
     assert ent.text == "Harbeson"
+
+
+def test_decode_joins_same_type_spans_split_by_whitespace_only():
+    text = "BHP Billiton, Rio and Vale"
+    offsets = [(0, 0), (0, 3), (4, 12), (12, 13), (14, 17), (18, 21), (22, 26), (0, 0)]
+    tags = ["O", "B-ORG", "B-ORG", "O", "B-ORG", "O", "B-LOC", "O"]
+    ids = [ENTITY_TAGS.index(t) for t in tags]
+    scores = [0.9, 0.8, 0.6, 0.9, 0.7, 0.9, 0.9, 0.9]
+    ents = decode_entities(text, ids, scores, offsets)
+    # "BHP" "Billiton" join (score = the lower); the comma keeps "Rio" apart; "Vale" keeps
+    # its own type
+    assert [(e.text, e.label, e.score) for e in ents] == [
+        ("BHP Billiton", "ORG", 0.6),
+        ("Rio", "ORG", 0.7),
+        ("Vale", "LOC", 0.9),
+    ]
