@@ -13,6 +13,7 @@ from torch import nn
 from transformers import Pipeline
 
 from models.decode import decode_entities
+from models.linking import TickerLinker
 from models.records import SENTIMENT_LABELS
 from models.shapes import encode, pad_batch
 from models.store import LoadedModel
@@ -39,10 +40,13 @@ class _PipelineModel(nn.Module):
 
 
 class TwoHeadPipeline(Pipeline):
-    def __init__(self, loaded: LoadedModel, max_length: int = 128) -> None:
+    def __init__(
+        self, loaded: LoadedModel, max_length: int = 128, linker: TickerLinker | None = None
+    ) -> None:
         model: Any = _PipelineModel(loaded.network)  # duck-types the PreTrainedModel it reads
         super().__init__(model=model, tokenizer=loaded.tokenizer)
         self.max_length = max_length
+        self.linker = linker  # with one, tickers are linked as the engine does
 
     def _sanitize_parameters(self, **kwargs):  # noqa: ANN003, ANN202
         return {}, {}, {}
@@ -67,4 +71,10 @@ class TwoHeadPipeline(Pipeline):
             entities = decode_entities(
                 outputs["text"], ids.tolist(), scores.tolist(), outputs["offsets"], outputs["words"]
             )
-        return {"label": SENTIMENT_LABELS[best], "score": float(probs[best]), "entities": entities}
+        tickers = self.linker.link(outputs["text"], entities) if self.linker else ()
+        return {
+            "label": SENTIMENT_LABELS[best],
+            "score": float(probs[best]),
+            "entities": entities,
+            "tickers": tickers,
+        }

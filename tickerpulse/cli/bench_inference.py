@@ -2,9 +2,10 @@
 
 Rows: transformers `Pipeline` called once per message; a plain fixed-size batch loop (torch
 fp32, batch 32, texts in arrival order); the engine in torch fp32 (token-budget batches,
-length sorting); the engine as served (auto backend: ONNX Runtime int8 on a CPU). Each row
-tokenises inside the timed region. Accuracy is on a labelled set (the model's validation
-split of FPB + TFNS by default), its change measured against the fp32 batch loop.
+length sorting); the engine as served (auto backend: ONNX Runtime int8 on a CPU). Every row
+does the same work per text inside the timed region: tokenise, run the model, decode the
+entities, link the tickers (one shared linker). Accuracy is on a labelled set (the model's
+validation split of FPB + TFNS by default), its change measured against the fp32 batch loop.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from tickerpulse.settings import load_settings
+
+WORK = "tokenise, model forward, decode entities, link tickers (every row)"
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -56,10 +59,10 @@ def _labelled(data: Path | None, n: int) -> tuple[list[str], list[str]]:
     return [r.text for r in rows], [r.label for r in rows]
 
 
-def _per_message(loaded, texts: list[str], max_length: int) -> tuple[float, list, list]:  # noqa: ANN001
+def _per_message(loaded, texts: list[str], max_length: int, linker) -> tuple[float, list, list]:  # noqa: ANN001
     from models.hf_pipeline import TwoHeadPipeline
 
-    pipe = TwoHeadPipeline(loaded, max_length)
+    pipe = TwoHeadPipeline(loaded, max_length, linker)
     pipe(texts[0])  # warm-up
     latencies: list[float] = []
     preds: list[str] = []
@@ -71,21 +74,30 @@ def _per_message(loaded, texts: list[str], max_length: int) -> tuple[float, list
     return time.perf_counter() - started, latencies, preds
 
 
-def _plain_batches(loaded, texts: list[str], max_length: int, size: int = 32):  # noqa: ANN001, ANN202
+def _plain_batches(loaded, texts: list[str], max_length: int, linker, size: int = 32):  # noqa: ANN001, ANN202
     import torch
 
+    from models.decode import decode_entities
     from models.records import SENTIMENT_LABELS
+    from models.runners import ServingHead
     from models.shapes import encode, pad_batch
 
-    def run(chunk: list[str]) -> np.ndarray:
-        arrays = pad_batch(
-            encode(loaded.tokenizer, chunk, max_length), loaded.tokenizer.pad_token_id
-        )
+    head = ServingHead(loaded.network).eval()
+
+    def run(chunk: list[str]) -> list[str]:
+        encoded = encode(loaded.tokenizer, chunk, max_length)
+        arrays = pad_batch(encoded, loaded.tokenizer.pad_token_id)
         with torch.inference_mode():
-            sent, tags = loaded.network(**{k: torch.from_numpy(v) for k, v in arrays.items()})
-            if tags is not None:  # the entity head's output is part of the work
-                tags.argmax(-1)
-        return sent.argmax(-1).numpy()
+            probs, ids, scores = head(**{k: torch.from_numpy(v) for k, v in arrays.items()})
+        for row, (text, enc) in enumerate(zip(chunk, encoded, strict=True)):
+            entities: tuple = ()
+            if ids is not None:  # the same post-processing as the engine's
+                n = len(enc)
+                entities = decode_entities(
+                    text, ids[row, :n].numpy(), scores[row, :n].numpy(), enc.offsets, enc.words
+                )
+            linker.link(text, entities)
+        return [SENTIMENT_LABELS[j] for j in probs.argmax(-1).tolist()]
 
     run(texts[:size])
     latencies: list[float] = []
@@ -95,7 +107,7 @@ def _plain_batches(loaded, texts: list[str], max_length: int, size: int = 32):  
         range(0, len(texts), size), desc="plain batch-32", file=sys.stderr, mininterval=1
     ):
         t0 = time.perf_counter()
-        preds.extend(SENTIMENT_LABELS[j] for j in run(texts[i : i + size]))
+        preds.extend(run(texts[i : i + size]))
         latencies.append(time.perf_counter() - t0)
     return time.perf_counter() - started, latencies, preds
 
@@ -131,6 +143,7 @@ def _engine(engine, texts: list[str]) -> tuple[float, list, list]:  # noqa: ANN0
 def inference(n: int, model_path: str | None, data: Path | None, as_json: bool) -> None:
     """Texts/s, batch latency and accuracy: per-message pipeline vs batch loop vs engine."""
     from models.engine import InferenceEngine
+    from models.linking import TickerLinker
     from models.loader import load_engine
     from models.runners import TorchRunner
     from models.store import load_model, serving_path
@@ -140,13 +153,14 @@ def inference(n: int, model_path: str | None, data: Path | None, as_json: bool) 
     loaded = load_model(path, settings.engine.max_length)
     max_length = settings.engine.max_length
     texts, gold = _labelled(data, n)
+    linker = TickerLinker.default()  # every row links tickers with it
     rows = [
-        _row("pipeline per message", n, _per_message(loaded, texts, max_length), gold),
-        _row("plain batch-32 fp32", n, _plain_batches(loaded, texts, max_length), gold),
+        _row("pipeline per message", n, _per_message(loaded, texts, max_length, linker), gold),
+        _row("plain batch-32 fp32", n, _plain_batches(loaded, texts, max_length, linker), gold),
     ]
-    fp32_engine = InferenceEngine(loaded, TorchRunner(loaded.network), settings.engine)
+    fp32_engine = InferenceEngine(loaded, TorchRunner(loaded.network), settings.engine, linker)
     rows.append(_row("engine torch fp32", n, _engine(fp32_engine, texts), gold))
-    served = load_engine(settings.model.model_copy(update={"path": path}), settings.engine)
+    served = load_engine(settings.model.model_copy(update={"path": path}), settings.engine, linker)
     rows.append(_row(f"engine {served.backend}", n, _engine(served, texts), gold))
     base = rows[1]
     for row in rows:
@@ -165,6 +179,7 @@ def inference(n: int, model_path: str | None, data: Path | None, as_json: bool) 
         "n": n,
         "rows": rows,
         "threads": _threads(),
+        "work_per_text": WORK,
     }
     if not as_json:
         _table(rows)
@@ -190,6 +205,6 @@ def _table(rows: list[dict]) -> None:
         )
     click.echo(
         "p50/p99: latency of one model call (one message for the pipeline, one batch "
-        "otherwise), tokenisation included",
+        f"otherwise); work per text in every row: {WORK}",
         err=True,
     )
