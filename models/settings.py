@@ -51,7 +51,7 @@ class EngineSettings(BaseModel):
     max_batch_size: int | None = Field(
         default=None,
         ge=1,
-        description="Most texts in one forward pass (unset = the backend's measured best: 16 "
+        description="Most texts in one forward pass (unset = the backend's measured best: 32 "
         "for ONNX int8 on a CPU, 64 for torch).",
     )
     max_batch_tokens: int = Field(
