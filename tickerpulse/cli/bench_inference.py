@@ -139,7 +139,7 @@ def _engine(engine, texts: list[str]) -> tuple[float, list, list]:  # noqa: ANN0
     default=None,
     help="Labelled CSV (default: the validation split of the shared data).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Only the JSON line on stdout.")
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON object (last line).")
 def inference(n: int, model_path: str | None, data: Path | None, as_json: bool) -> None:
     """Texts/s, batch latency and accuracy: per-message pipeline vs batch loop vs engine."""
     from models.engine import InferenceEngine
@@ -181,8 +181,7 @@ def inference(n: int, model_path: str | None, data: Path | None, as_json: bool) 
         "threads": _threads(),
         "work_per_text": WORK,
     }
-    if not as_json:
-        _table(rows)
+    _table(rows)  # the figures side by side, always; with --json the last line is the JSON
     click.echo(json.dumps(result, sort_keys=True))
 
 
@@ -195,13 +194,15 @@ def _threads() -> int:
 def _table(rows: list[dict]) -> None:
     click.echo(
         f"{'method':<26}{'texts/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'accuracy':>10}"
-        f"{'Δacc pts':>10}{'x batch':>9}"
+        f"{'Δacc pts':>10}{'x batch':>9}{'x per-msg':>11}"
     )
+    per_message = rows[0]["texts_per_s"]  # the first row is the per-message pipeline
     for r in rows:
         click.echo(
             f"{r['name']:<26}{r['texts_per_s']:>9.1f}{r['batch_p50_ms']:>9.1f}"
             f"{r['batch_p99_ms']:>9.1f}{r['accuracy']:>10.4f}"
             f"{r['accuracy_change_pts']:>+10.2f}{r['speedup_vs_batch']:>9.2f}"
+            f"{r['texts_per_s'] / per_message:>11.2f}"
         )
     click.echo(
         "p50/p99: latency of one model call (one message for the pipeline, one batch "
