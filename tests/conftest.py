@@ -4,6 +4,7 @@
   pointing at any Kafka, e.g. Apache Kafka).
 - ``redis_url`` / ``redis_prefix``: the local Redis with a fresh key prefix, cleaned after.
 - ``postgres_url``: a fresh PostgreSQL database on the local server, dropped after.
+- ``db_url``: parametrised over a SQLite file and a fresh PostgreSQL database.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +73,11 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/alerts.db"
+    else:
+        yield request.getfixturevalue("postgres_url")

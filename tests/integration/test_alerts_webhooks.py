@@ -9,7 +9,6 @@ import json
 import random
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import jsonschema
@@ -43,12 +42,6 @@ rules:
 """, "it.yaml")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/alerts.db"
-    else:
-        yield request.getfixturevalue("postgres_url")
 
 
 def risk(ticker: str, score: float) -> RiskUpdate:
