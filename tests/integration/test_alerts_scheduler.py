@@ -143,13 +143,13 @@ async def test_two_running_schedulers_one_acts(db_url: str) -> None:
         s.close()
 
 
-def test_workers_starting_together_migrate_once(postgres_url: str) -> None:
+def test_workers_starting_together_migrate_once(db_url: str) -> None:
     import subprocess
     import sys
 
     code = "import sys; from alerts.store.migrate import upgrade; upgrade(sys.argv[1])"
-    procs = [subprocess.Popen([sys.executable, "-c", code, postgres_url],
-                              stderr=subprocess.PIPE) for _ in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-c", code, db_url],
+                              stderr=subprocess.PIPE) for _ in range(6)]
     errors = [p.communicate(timeout=60)[1].decode() for p in procs]
-    assert [p.returncode for p in procs] == [0] * 4, errors
-    assert migrate.current(postgres_url) == "0001"
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    assert migrate.current(db_url) == "0001"
