@@ -88,7 +88,7 @@ class InferenceEngine:
         self._loaded = loaded
         self._runner = runner
         self._settings = settings
-        self.max_batch_size = settings.max_batch_size or getattr(runner, "batch_size", 64)
+        self.max_batch_size: int = settings.max_batch_size or int(getattr(runner, "batch_size", 64))
         self._linker = linker
         self._clock = clock
         self._queue: deque[_Item] = deque()
