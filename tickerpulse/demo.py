@@ -71,9 +71,9 @@ class DemoReceiver:
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    out = open(log, "wb")  # noqa: SIM115 - closed with the process
     cmd = [sys.executable, "-m", "tickerpulse.cli.main", *args]
-    return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def _board_table(board: dict) -> str:  # type: ignore[type-arg]
@@ -117,7 +117,7 @@ def run_demo(settings: Settings, duration_s: float, rate: float, keep: bool, out
     ensure_topics(kafka, Topics(kafka.topic_prefix).all())
     receiver = DemoReceiver(generate_secret())
     hook_url = receiver.start()
-    port = free_port() if settings.api.port == 8080 and not _port_free(8080) else settings.api.port
+    port = settings.api.port if _port_free(settings.api.port) else free_port()
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",

@@ -69,9 +69,14 @@ class EmbeddedBroker:
             "--advertised-listener-url",
             url,
         ]
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
-        self._proc = subprocess.Popen(cmd, stdout=out, stderr=out, env=env)
+        if self.log_path is None:
+            self._proc = subprocess.Popen(
+                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+            )
+        else:
+            with open(self.log_path, "ab") as out:  # the child keeps its own descriptor
+                self._proc = subprocess.Popen(cmd, stdout=out, stderr=out, env=env)
         try:
             wait_for_port(self.host, self.port)
         except TimeoutError:
