@@ -158,3 +158,16 @@ class Digest(Base):
     http_status: Mapped[int | None]
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     alerts_count: Mapped[int]
+
+
+class ApiToken(Base):
+    """A dashboard API bearer token: only its SHA-256 is stored (see tokens.py)."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    role: Mapped[str] = mapped_column(sa.String(16))  # read | admin
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
