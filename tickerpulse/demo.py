@@ -23,6 +23,7 @@ import httpx
 
 from alerts.signing import WebhookVerificationError, generate_secret, verify
 from streams.topics import Topics, ensure_topics
+from tickerpulse.children import die_with_parent, stop_on_sigterm
 from tickerpulse.embedded import EmbeddedBroker, free_port, wait_for_port
 from tickerpulse.settings import Settings
 
@@ -73,7 +74,8 @@ class DemoReceiver:
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "tickerpulse.cli.main", *args]
     with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=die_with_parent)
 
 
 def _board_table(board: dict) -> str:  # type: ignore[type-arg]
@@ -108,48 +110,60 @@ def _plot(series: dict[str, list[tuple[float, float]]], path: Path) -> None:
 
 
 def run_demo(settings: Settings, duration_s: float, rate: float, keep: bool, out: Path) -> None:
+    """Run the whole stack until the feed is done; SIGTERM stops it as cleanly as Ctrl-C."""
     out.mkdir(parents=True, exist_ok=True)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     broker = None
-    kafka = settings.kafka
-    if kafka.embedded:
-        broker = EmbeddedBroker(log_path=out / "broker.log").start()
-        kafka = kafka.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
-    ensure_topics(kafka, Topics(kafka.topic_prefix).all())
     receiver = DemoReceiver(generate_secret())
-    hook_url = receiver.start()
-    port = settings.api.port if _port_free(settings.api.port) else free_port()
-    env = {
+    with stop_on_sigterm():
+        try:
+            kafka = settings.kafka
+            if kafka.embedded:
+                broker = EmbeddedBroker(log_path=out / "broker.log").start()
+                kafka = kafka.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
+            ensure_topics(kafka, Topics(kafka.topic_prefix).all())
+            hook_url = receiver.start()
+            port = settings.api.port if _port_free(settings.api.port) else free_port()
+            env = _demo_env(kafka.bootstrap_servers, hook_url, receiver.secret, port, out)
+            for name, args in (("worker", ["worker"]), ("alerts", ["alerts", "run"]),
+                               ("api", ["api", "serve"])):
+                procs[name] = _spawn(args, env, out / f"{name}.log")
+            _drive(procs, env, port, duration_s, rate, keep, out, receiver)
+        finally:
+            _stop_all(procs)
+            receiver.stop()
+            if broker is not None:
+                broker.stop()
+
+
+def _demo_env(bootstrap: str, hook_url: str, secret: str, port: int, out: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
-        "TICKERPULSE_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "TICKERPULSE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "TICKERPULSE_KAFKA__EMBEDDED": "false",
         "TICKERPULSE_REDIS__KEY_PREFIX": f"tpdemo:{int(time.time())}:",
         "TICKERPULSE_ALERTS__DATABASE_URL": f"sqlite:///{(out / 'alerts.db').resolve()}",
         "TICKERPULSE_ALERTS__ENDPOINTS": json.dumps(
-            [{"name": "demo", "url": hook_url, "secret": receiver.secret}]
+            [{"name": "demo", "url": hook_url, "secret": secret}]
         ),
         "TICKERPULSE_ALERTS__SCHEDULER__SNAPSHOT_INTERVAL_MIN": "0.25",
         "TICKERPULSE_API__PORT": str(port),
         "TICKERPULSE_API__PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
-    procs = {
-        "worker": _spawn(["worker"], env, out / "worker.log"),
-        "alerts": _spawn(["alerts", "run"], env, out / "alerts.log"),
-        "api": _spawn(["api", "serve"], env, out / "api.log"),
-    }
-    try:
-        _drive(procs, env, port, duration_s, rate, keep, out, receiver)
-    finally:
-        for proc in procs.values():
+
+
+def _stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every child, then wait; SIGKILL whoever is still there after 15 s."""
+    for proc in procs.values():
+        if proc.poll() is None:
             proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        receiver.stop()
-        if broker is not None:
-            broker.stop()
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _port_free(port: int) -> bool:
@@ -171,12 +185,14 @@ def _drive(  # noqa: PLR0913 - the demo's knobs
     count = int(rate * duration_s)
     feed = _spawn(["simulate", "--rate", str(rate), "--count", str(count),
                    "--truth", str(out / "truth.jsonl")], env, out / "simulate.log")
+    services = dict(procs)
+    procs["feed"] = feed  # the caller's finally stops the feed with the services
     series: dict[str, list[tuple[float, float]]] = {}
     started = time.monotonic()
     with httpx.Client(base_url=base, timeout=5) as client:
         while True:
             time.sleep(10)
-            for name, proc in procs.items():
+            for name, proc in services.items():
                 if proc.poll() is not None:
                     raise click.ClickException(f"{name} exited ({proc.returncode}); see {out}")
             board = client.get("/api/v1/risk").json()

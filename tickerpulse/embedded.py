@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tickerpulse.children import die_with_parent
+
 log = logging.getLogger(__name__)
 
 
@@ -72,11 +74,13 @@ class EmbeddedBroker:
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         if self.log_path is None:
             self._proc = subprocess.Popen(
-                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                preexec_fn=die_with_parent,
             )
         else:
             with open(self.log_path, "ab") as out:  # the child keeps its own descriptor
-                self._proc = subprocess.Popen(cmd, stdout=out, stderr=out, env=env)
+                self._proc = subprocess.Popen(cmd, stdout=out, stderr=out, env=env,
+                                              preexec_fn=die_with_parent)
         try:
             wait_for_port(self.host, self.port)
         except TimeoutError:

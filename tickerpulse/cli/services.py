@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import signal
-import threading
+import time
 
 import click
 
@@ -15,9 +14,17 @@ def check_redis(url: str) -> None:
     try:
         client.ping()
     except redis.exceptions.ConnectionError as exc:
-        raise click.ClickException(f"Redis at {url} is not reachable: {exc}") from exc
+        raise click.ClickException(f"Redis at {_address(url)} is not reachable: {exc}") from exc
     finally:
         client.close()
+
+
+def _address(url: str) -> str:
+    """host:port of a URL, without credentials (never echo a password)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 6379}"
 
 
 @click.command("services")
@@ -28,6 +35,7 @@ def services(once: bool) -> None:
     Prints the bootstrap address, then runs until Ctrl-C.
     """
     from streams.topics import Topics, ensure_topics
+    from tickerpulse.children import stop_on_sigterm
     from tickerpulse.embedded import EmbeddedBroker
     from tickerpulse.settings import load_settings
 
@@ -35,27 +43,26 @@ def services(once: bool) -> None:
     check_redis(settings.redis.url)
     broker = None
     kafka = settings.kafka
-    if kafka.embedded:
-        if once:
-            raise click.ClickException("--once needs an external broker (kafka.embedded=false)")
-        broker = EmbeddedBroker().start()
-        kafka = kafka.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
-    try:
-        created = ensure_topics(kafka, Topics(kafka.topic_prefix).all())
-        click.echo(f"topics created: {', '.join(created) or '(all existed)'}", err=True)
-        click.echo(f"redis: {settings.redis.url} ok", err=True)
-        click.echo(f"export TICKERPULSE_KAFKA__BOOTSTRAP_SERVERS={kafka.bootstrap_servers}",
-                   err=True)
-        click.echo(kafka.bootstrap_servers)
-        if once:
-            return
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if kafka.embedded and once:
+        raise click.ClickException("--once needs an external broker (kafka.embedded=false)")
+    with stop_on_sigterm():
         try:
-            while not stop.wait(1.0):
+            if kafka.embedded:
+                broker = EmbeddedBroker().start()
+                kafka = kafka.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
+            created = ensure_topics(kafka, Topics(kafka.topic_prefix).all())
+            click.echo(f"topics created: {', '.join(created) or '(all existed)'}", err=True)
+            click.echo(f"redis: {_address(settings.redis.url)} ok", err=True)
+            click.echo(f"export TICKERPULSE_KAFKA__BOOTSTRAP_SERVERS={kafka.bootstrap_servers}",
+                       err=True)
+            click.echo(kafka.bootstrap_servers)
+            if once:
+                return
+            try:
+                while True:
+                    time.sleep(1.0)
+            except KeyboardInterrupt:
                 pass
-        except KeyboardInterrupt:
-            pass
-    finally:
-        if broker is not None:
-            broker.stop()
+        finally:
+            if broker is not None:
+                broker.stop()
