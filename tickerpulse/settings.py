@@ -7,7 +7,9 @@ section, leaf modules never read the environment. Environment variables use the 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.settings import AlertSettings
@@ -25,6 +27,47 @@ class ApiSettings(BaseModel):
     public_url: str = Field(
         default="http://127.0.0.1:8080", description="Base URL used in links sent out in alerts."
     )
+    insecure: bool = Field(
+        default=False,
+        description="Allow serving a non-loopback address while no API token exists (the "
+        "API is then open to anyone who can reach it).",
+    )
+    max_silence_days: float = Field(
+        default=30.0, gt=0, description="Longest silence the API accepts (longer: 422)."
+    )
+    backend_timeout_s: float = Field(
+        default=2.0, gt=0, description="Bound of one Redis or SQL read by the API; past it: 503."
+    )
+    readiness_timeout_s: float = Field(
+        default=1.0, gt=0, description="Bound of each /readyz check (Redis, SQL)."
+    )
+    token_refresh_s: float = Field(
+        default=2.0, gt=0, description="How often the API re-reads the API tokens from SQL "
+        "(new and revoked tokens take effect within this)."
+    )
+    shutdown_grace_s: float = Field(
+        default=5.0, ge=0, description="On SIGTERM, requests in flight get this long to finish."
+    )
+    access_log: bool = Field(default=True, description="Log every request (logger "
+                             "`tickerpulse.api.access`, level INFO).")
+
+
+class LogSettings(BaseModel):
+    """Logging of every process (worker, alerts worker, API, demo)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Root log level."
+    )
+    format: Literal["text", "json"] = Field(
+        default="text", description="`text` lines, or `json`: one JSON object per line."
+    )
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
 
 class Settings(BaseSettings):
@@ -45,6 +88,7 @@ class Settings(BaseSettings):
     risk: RiskSettings = Field(default_factory=RiskSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
 
 def load_settings() -> Settings:

@@ -10,7 +10,8 @@ import json
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from alerts.errors import NotFoundError
@@ -18,6 +19,13 @@ from alerts.rules import parse_duration
 from alerts.store.repository import AlertStore
 from alerts.store.tables import Alert, Delivery, DeliveryAttempt, SilenceRow
 from streams.contracts import utc_now
+from tickerpulse.api.auth import (
+    ADMIN_RESPONSES,
+    Authenticator,
+    Principal,
+    current_principal,
+    require_admin,
+)
 from tickerpulse.api.risk import ErrorBody, HistoryReader, RiskPoint
 
 
@@ -62,6 +70,9 @@ class AlertDetail(AlertSummary):
     payload: dict[str, Any]
     deliveries: list[DeliveryOut]
     attempts: list[AttemptOut]
+    errors_redacted: bool = Field(
+        description="True when the caller's role is read: receivers' error texts are withheld "
+        "(`last_error`, `error` are null); an admin token shows them.")
 
 
 class AlertList(BaseModel):
@@ -96,10 +107,11 @@ class SilenceIn(BaseModel):
     rule: str = Field(default=None, min_length=1, max_length=64,  # type: ignore[assignment]
                       pattern=r"^[a-z0-9_.-]+$")
     duration: str = Field(default=None, pattern=_POSITIVE_DURATION,  # type: ignore[assignment]
-                          description="e.g. 30m, 2h; or give expires_at")
-    expires_at: AwareDatetime = Field(default=None)  # type: ignore[assignment]
+                          description="e.g. 30m, 2h; or give expires_at. At most "
+                          "api.max_silence_days (30 days by default): longer is a 422.")
+    expires_at: AwareDatetime = Field(  # type: ignore[assignment]
+        default=None, description="At most api.max_silence_days ahead: later is a 422.")
     comment: str = Field(default="", max_length=1000)
-    created_by: str = Field(default="api", max_length=128)
 
     @model_validator(mode="after")
     def _target(self) -> SilenceIn:
@@ -117,7 +129,7 @@ class SilenceOut(BaseModel):
     ticker: str | None
     rule: str | None
     comment: str
-    created_by: str
+    created_by: str = Field(description="Name of the API token that created it.")
     created_at: datetime
     starts_at: datetime
     expires_at: datetime
@@ -140,20 +152,37 @@ def _silence(row: SilenceRow, now: datetime) -> SilenceOut:
     return SilenceOut(**fields, active=row.starts_at <= now < row.expires_at)
 
 
-def _detail(a: Alert, ds: list[Delivery], ts: list[DeliveryAttempt]) -> AlertDetail:
-    return AlertDetail(
-        **_summary(a), payload=json.loads(a.payload),
-        deliveries=[DeliveryOut(**{k: getattr(d, k) for k in DeliveryOut.model_fields})
-                    for d in ds],
-        attempts=[AttemptOut(**{k: getattr(t, k) for k in AttemptOut.model_fields}) for t in ts],
-    )
+def _detail(
+    a: Alert, ds: list[Delivery], ts: list[DeliveryAttempt], *, redact: bool
+) -> AlertDetail:
+    deliveries = [DeliveryOut(**{k: getattr(d, k) for k in DeliveryOut.model_fields}) for d in ds]
+    attempts = [AttemptOut(**{k: getattr(t, k) for k in AttemptOut.model_fields}) for t in ts]
+    if redact:  # receivers' error bodies may quote anything they were sent or hold
+        deliveries = [d.model_copy(update={"last_error": None}) for d in deliveries]
+        attempts = [t.model_copy(update={"error": None}) for t in attempts]
+    return AlertDetail(**_summary(a), payload=json.loads(a.payload), deliveries=deliveries,
+                       attempts=attempts, errors_redacted=redact)
+
+
+def _too_long(field: str, limit: timedelta) -> RequestValidationError:
+    return RequestValidationError([{
+        "loc": ("body", field), "type": "value_error", "input": None,
+        "msg": f"a silence lasts at most {limit.total_seconds() / 86400:g} days",
+    }])
 
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
 
 
-def alerts_router(store: AlertStore) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["alerts"])
+def alerts_router(
+    store: AlertStore,
+    max_silence: timedelta = timedelta(days=30),
+    auth: Authenticator | None = None,
+) -> APIRouter:
+    """Alert routes behind ``auth``; without one (a router mounted alone, as in-process
+    tests do) an authenticator with no token source: open, every caller anonymous admin."""
+    auth = auth or Authenticator(source=None)
+    router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(auth.read)])
 
     @router.get("/alerts", response_model=AlertList, summary="Recent alerts, newest first")
     def list_alerts(
@@ -167,10 +196,13 @@ def alerts_router(store: AlertStore) -> APIRouter:
         return AlertList(count=len(rows), alerts=[AlertSummary(**_summary(a)) for a in rows])
 
     @router.get("/alerts/{event_id}", response_model=AlertDetail, responses=_NOT_FOUND,
-                summary="One alert with its payload, deliveries and every attempt")
-    def get_alert(event_id: str) -> AlertDetail:
+                summary="One alert with its payload, deliveries and every attempt "
+                        "(error texts for admin tokens only)")
+    def get_alert(
+        event_id: str, principal: Principal = Depends(current_principal)  # noqa: B008
+    ) -> AlertDetail:
         try:
-            return _detail(*store.get_alert(event_id))
+            return _detail(*store.get_alert(event_id), redact=principal.role != "admin")
         except NotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
 
@@ -180,19 +212,27 @@ def alerts_router(store: AlertStore) -> APIRouter:
         return [_silence(r, now) for r in store.list_silences(now, include_expired=include_expired)]
 
     @router.post("/silences", response_model=SilenceOut, status_code=201,
-                 responses={400: {"model": ErrorBody, "description": "Body is not JSON"}},
-                 summary="Add a silence")
-    def add_silence(body: SilenceIn) -> SilenceOut:
+                 responses={400: {"model": ErrorBody, "description": "Body is not JSON"},
+                            **ADMIN_RESPONSES},
+                 summary="Add a silence (admin); created_by is the token's name")
+    def add_silence(
+        body: SilenceIn, principal: Principal = Depends(require_admin)  # noqa: B008
+    ) -> SilenceOut:
         now = utc_now()
+        if body.duration is not None and parse_duration(body.duration) > max_silence:
+            raise _too_long("duration", max_silence)
+        if body.expires_at is not None and body.expires_at - now > max_silence:
+            raise _too_long("expires_at", max_silence)
         expires = body.expires_at or now + parse_duration(body.duration)
         # an expiry in the past is accepted as an already expired silence (kept in history)
         row = store.add_silence(ticker=body.ticker, rule=body.rule, starts_at=min(now, expires),
                                 expires_at=expires, comment=body.comment,
-                                created_by=body.created_by, now=now)
+                                created_by=principal.name, now=now)
         return _silence(row, now)
 
     @router.delete("/silences/{silence_id}", response_model=SilenceOut,
-                   responses=_NOT_FOUND, summary="Expire a silence now")
+                   responses={**_NOT_FOUND, **ADMIN_RESPONSES},
+                   dependencies=[Depends(require_admin)], summary="Expire a silence now (admin)")
     def expire_silence(silence_id: int) -> SilenceOut:
         now = utc_now()
         try:
@@ -200,8 +240,9 @@ def alerts_router(store: AlertStore) -> APIRouter:
         except NotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
 
-    @router.get("/alert-rules", response_model=RulesVersionOut, responses=_NOT_FOUND,
-                summary="Rules in force")
+    @router.get("/alert-rules", response_model=RulesVersionOut,
+                responses={**_NOT_FOUND, **ADMIN_RESPONSES},
+                dependencies=[Depends(require_admin)], summary="Rules in force (admin)")
     def rules_in_force() -> RulesVersionOut:
         row = store.rules_in_force()
         if row is None:
