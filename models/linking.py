@@ -10,6 +10,9 @@ Sources of links, strongest first:
   when written capitalised);
 - hints that came with the record: always linked, method "hint" when not found in the text.
 
+Every ticker linked, hinted or found, passes the ticker syntax of :mod:`models.tickers`
+(a hint such as ``"\x00"``, ``"A B"``, an emoji or a 40-character string is ignored).
+
 Relevance (pure heuristics, documented in the README): a ticker is the subject when it is
 named early, named often, or is the only ticker of the text; otherwise a passing mention.
 """
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.records import Entity, TickerLink
+from models.tickers import is_ticker, normalise_ticker, us_symbol
 
 ALIASES_FILE = Path(__file__).with_name("aliases.csv")
 _CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:\.[A-Za-z]{1,2})?)\b")
@@ -62,14 +66,6 @@ def _clean_name(name: str) -> str:
     return cleaned or name.strip()
 
 
-def _us_symbol(stock: dict) -> str | None:
-    symbols = stock.get("symbols") or []
-    for entry in symbols:
-        if entry.get("currency") == "USD" and "." not in (entry.get("yahoo") or "."):
-            return entry["yahoo"]
-    return stock.get("symbol") or None
-
-
 def load_catalogue() -> tuple[dict[str, str], list[_Name]]:
     """Known symbols and names: pytickersymbols (US-listed symbols preferred) + aliases.csv."""
     from pytickersymbols import PyTickerSymbols
@@ -77,7 +73,7 @@ def load_catalogue() -> tuple[dict[str, str], list[_Name]]:
     symbols: dict[str, str] = {}
     names: list[_Name] = []
     for stock in PyTickerSymbols().get_all_stocks():
-        ticker = _us_symbol(stock)
+        ticker = us_symbol(stock)
         if not ticker:
             continue
         symbols.setdefault(ticker.upper(), ticker.upper())
@@ -187,7 +183,7 @@ class TickerLinker:
     ) -> tuple[TickerLink, ...]:
         orgs = [e for e in entities if e.label == "ORG"]
         matches = self._matches(text, orgs)
-        hinted = [h.strip().lstrip("$").upper() for h in hints if h and h.strip()]
+        hinted = [t for t in map(normalise_ticker, hints) if t]
         for ticker in hinted:  # hints may be found by any surface of the ticker
             matches.extend(self._hint_matches(text, ticker, matches))
         return link_records(text, matches, hinted)
@@ -215,6 +211,8 @@ def relevance(text_length: int, starts: Sequence[int], n_tickers: int, rank: int
 
 def link_records(text: str, matches: list[_Match], hinted: Sequence[str]) -> tuple[TickerLink, ...]:
     by_ticker: dict[str, list[_Match]] = {}
+    matches = [m for m in matches if is_ticker(m.ticker)]
+    hinted = [h for h in hinted if is_ticker(h)]
     for m in sorted(matches, key=lambda m: m.start):
         by_ticker.setdefault(m.ticker, []).append(m)
     tickers = list(by_ticker) + [h for h in dict.fromkeys(hinted) if h not in by_ticker]

@@ -14,14 +14,23 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from models.tickers import MAX_TICKER_LENGTH, TICKER_PATTERN
 
 SCHEMA_VERSION = 1
 
 Sentiment = Literal["negative", "neutral", "positive"]
 DocumentKind = Literal["news", "social"]
+MAX_COUNT = 10**10
+"""Upper bound of every count (followers, likes, reposts, replies): more is not a real count."""
+Ticker = Annotated[str, StringConstraints(pattern=TICKER_PATTERN, max_length=MAX_TICKER_LENGTH)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+HINTS_DOC = ("Optional ticker hints: each, once trimmed of spaces and one leading '$' and "
+             "upper-cased, must match " + TICKER_PATTERN + " (at most "
+             f"{MAX_TICKER_LENGTH} characters); at most stream.max_ticker_hints entries.")
 
 
 class _Record(BaseModel):
@@ -44,20 +53,20 @@ class NewsArticle(_Record):
     headline: str = Field(description="Headline; must not be blank.")
     body: str | None = Field(default=None, description="Article body, optional.")
     url: str = Field(min_length=1, max_length=2048, description="Canonical URL.")
-    tickers: list[str] = Field(default_factory=list, description="Optional ticker hints.")
+    tickers: list[str] = Field(default_factory=list, description=HINTS_DOC)
     language: str = Field(default="en", min_length=2, max_length=8, description="ISO 639-1.")
 
 
 class Author(_Record):
     id: str = Field(min_length=1, max_length=256)
-    followers: int = Field(ge=0)
+    followers: int = Field(ge=0, le=MAX_COUNT)
     verified: bool = False
 
 
 class Engagement(_Record):
-    likes: int = Field(default=0, ge=0)
-    reposts: int = Field(default=0, ge=0)
-    replies: int = Field(default=0, ge=0)
+    likes: int = Field(default=0, ge=0, le=MAX_COUNT)
+    reposts: int = Field(default=0, ge=0, le=MAX_COUNT)
+    replies: int = Field(default=0, ge=0, le=MAX_COUNT)
 
 
 class SocialPost(_Record):
@@ -70,7 +79,7 @@ class SocialPost(_Record):
     text: str = Field(description="Post text; must not be blank.")
     author: Author
     engagement: Engagement = Field(default_factory=Engagement)
-    tickers: list[str] = Field(default_factory=list, description="Optional ticker hints.")
+    tickers: list[str] = Field(default_factory=list, description=HINTS_DOC)
     language: str = Field(default="en", min_length=2, max_length=8)
 
 
@@ -89,15 +98,17 @@ class Document(_Record):
     """A validated, normalised text (topic ``docs``, key = doc_id)."""
 
     schema_version: Literal[1] = 1
-    doc_id: str = Field(description="Globally unique: '<kind>:<source>:<id>'.")
+    doc_id: str = Field(
+        description="Globally unique: '<kind>:<source>:<id>', with '%' and ':' in source and "
+        "id written '%25' and '%3A'.")
     kind: DocumentKind
     source: str = Field(description="News source or social platform.")
     published_at: AwareDatetime
     text: str = Field(description="What the model reads (headline + body, or the post).")
     excerpt: str = Field(description="Headline or the first 200 characters of the post.")
     url: str | None = None
-    ticker_hints: list[str] = Field(default_factory=list)
-    followers: int = 0
+    ticker_hints: list[Ticker] = Field(default_factory=list)
+    followers: Count = 0
     verified: bool = False
     engagement: Engagement = Field(default_factory=Engagement)
     novelty: Novelty = Field(default_factory=Novelty)
@@ -109,7 +120,7 @@ class ScoredMention(_Record):
 
     schema_version: Literal[1] = 1
     doc_id: str
-    ticker: str
+    ticker: Ticker
     kind: DocumentKind
     source: str
     published_at: AwareDatetime
@@ -121,12 +132,14 @@ class ScoredMention(_Record):
     relevance: float = Field(ge=0.0, le=1.0, description="1 = subject of the text.")
     relevance_kind: Literal["subject", "mention"]
     link_confidence: float = Field(ge=0.0, le=1.0, description="Ticker link confidence.")
-    followers: int = 0
+    followers: Count = 0
     verified: bool = False
     engagement: Engagement = Field(default_factory=Engagement)
     novelty: Novelty = Field(default_factory=Novelty)
     model_version: str
     scored_at: AwareDatetime
+    ingested_at: AwareDatetime | None = Field(
+        default=None, description="When its document was ingested (latency metrics).")
 
 
 class ContributingDocument(_Record):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from streams.errors import DLQ_REASONS
+from streams.errors import RECORD_REASONS
 
 COMPANIES: dict[str, tuple[str, str]] = {  # ticker -> (name, product)
     "AAPL": ("Apple", "iPhone"), "MSFT": ("Microsoft", "Azure"), "NVDA": ("Nvidia", "GPU"),
@@ -177,28 +177,44 @@ class Feed:
                            truth)
 
 
+MALFORMED_REASONS: tuple[str, ...] = tuple(r for r in RECORD_REASONS if r != "value_out_of_range")
+"""Reasons :func:`malformed` makes for both kinds (news has no count to put out of range)."""
+
+
 def malformed(i: int, reason: str, kind: Literal["news", "social"] = "social",
               max_text_chars: int = 20_000) -> bytes:
-    """The bytes of a bad ``kind`` message that must be dead-lettered with ``reason``."""
+    """The bytes of a bad ``kind`` message that must be dead-lettered with ``reason``
+    (every reason of :data:`RECORD_REASONS`; ``value_out_of_range`` for social only)."""
     retype: dict[str, object]
     if kind == "news":
         good: dict[str, object] = {
             "schema_version": 1, "id": f"bad-{i}", "source": "wire-x", "headline": "Apple up",
             "published_at": "2026-11-28T10:00:00Z", "url": "https://news.example/bad"}
         text_field, drop, retype = "headline", "url", {"tickers": "AAPL"}
+        time_field = "published_at"
     else:
         good = {"schema_version": 1, "id": f"bad-{i}", "platform": "x",
                 "created_at": "2026-11-28T10:00:00Z", "text": "fine text $AAPL",
                 "author": {"id": "u", "followers": 1}}
         text_field, drop, retype = "text", "author", {"author": {"id": "u", "followers": "lots"}}
+        time_field = "created_at"
+    deep = "[" * 3000 + "]" * 3000
     variants: dict[str, bytes] = {
         "invalid_utf8": b'{"schema_version": 1, "text": "\xff\xfe"}',
         "invalid_json": b'{"schema_version": 1, "id": "bad-' + str(i).encode(),
+        "nesting_too_deep": json.dumps(good)[:-1].encode() + b', "deep": ' + deep.encode() + b"}",
+        "invalid_unicode": json.dumps({**good, "tickers": ["AAPL", "\udfff"]}).encode(),
         "unknown_schema_version": json.dumps({**good, "schema_version": 9}).encode(),
         "missing_field": json.dumps({k: v for k, v in good.items() if k != drop}).encode(),
         "wrong_type": json.dumps({**good, **retype}).encode(),
         "text_too_long": json.dumps({**good, text_field: "a" * (max_text_chars + 1)}).encode(),
-        "empty_text": json.dumps({**good, text_field: "   "}).encode(),
+        "empty_text": json.dumps({**good, text_field: " \u200b\x00 \ufeff"}).encode(),
+        "invalid_ticker": json.dumps({**good, "tickers": ["AAPL", "A B"]}).encode(),
+        "too_many_tickers": json.dumps({**good, "tickers": ["AAPL"] * 1001}).encode(),
+        "timestamp_out_of_range": json.dumps({**good, time_field: "0001-01-01T00:00:00Z"}).encode(),
     }
-    assert set(variants) == set(DLQ_REASONS)  # noqa: S101 - every reason has a generator
+    if kind == "social":
+        variants["value_out_of_range"] = json.dumps(
+            {**good, "author": {"id": "u", "followers": 10**40}}).encode()
+    assert set(variants) | {"value_out_of_range"} == set(RECORD_REASONS)  # noqa: S101
     return variants[reason]
