@@ -132,11 +132,20 @@ def build_handler(fmt: str, secrets: Iterable[str] = (), stream: Any = None) -> 
     return handler
 
 
-def setup_logging(settings: BaseModel, verbose: int = 0) -> None:
+def _cli_verbosity() -> int:
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    return int(ctx.find_root().params.get("verbose") or 0) if ctx else 0
+
+
+def setup_logging(settings: BaseModel, verbose: int | None = None) -> None:
     """Configure the root logger from ``settings.log`` (the whole tree: secrets come from it).
 
-    ``verbose`` (the CLI's ``-v`` count) can only lower the level: 1 = INFO, 2 = DEBUG.
+    ``verbose`` (default: the CLI's ``-v`` count) can only lower the level: 1 = INFO, 2 = DEBUG.
     """
+    if verbose is None:
+        verbose = _cli_verbosity()
     log = settings.log  # type: ignore[attr-defined]
     level = logging.getLevelName(log.level)
     if verbose:

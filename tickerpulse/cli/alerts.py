@@ -31,7 +31,10 @@ def _store(settings: Settings) -> AlertStore:
 @alerts.command("run")
 def run() -> None:
     """Run the alerts worker: risk topic -> rules -> SQL outbox -> webhooks + alerts topic."""
+    from tickerpulse.logs import setup_logging
+
     settings = load_settings()
+    setup_logging(settings)
     try:
         asyncio.run(_run(settings))
     except RulesError as exc:

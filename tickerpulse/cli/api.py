@@ -40,7 +40,7 @@ def serve(host: str | None, port: int | None) -> None:
     from tickerpulse.logs import setup_logging
 
     settings = load_settings()
-    setup_logging(settings, click.get_current_context().find_root().params.get("verbose", 0))
+    setup_logging(settings)
     host = host or settings.api.host
     port = port or settings.api.port
     dashboard = build_dashboard(settings, host=host)

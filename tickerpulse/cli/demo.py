@@ -17,6 +17,9 @@ import click
 def demo(duration: float, rate: float, keep: bool, out: Path) -> None:
     """Broker, worker, alerts and dashboard on embedded defaults, fed by the simulator."""
     from tickerpulse.demo import run_demo
+    from tickerpulse.logs import setup_logging
     from tickerpulse.settings import load_settings
 
-    run_demo(load_settings(), duration, rate, keep, out)
+    settings = load_settings()
+    setup_logging(settings)
+    run_demo(settings, duration, rate, keep, out)

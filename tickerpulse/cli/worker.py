@@ -7,15 +7,20 @@ import click
 
 @click.command("worker")
 @click.option("--agents", default=None, help="Comma-separated subset: ingest,score,aggregate.")
-@click.option("--loglevel", default="info", show_default=True)
-def worker(agents: str | None, loglevel: str) -> None:
+@click.option("--loglevel", default=None, help="Overrides log.level for this run.")
+def worker(agents: str | None, loglevel: str | None) -> None:
     """Consume news.raw/social.raw, score with the model, keep per-ticker risk in Redis."""
     import faust
 
+    from tickerpulse.logs import setup_logging
     from tickerpulse.settings import load_settings
     from tickerpulse.wiring import build_worker
 
     settings = load_settings()
+    if loglevel:
+        settings = settings.model_copy(
+            update={"log": settings.log.model_copy(update={"level": loglevel.upper()})})
+    setup_logging(settings)
     if agents:
         settings = settings.model_copy(
             update={"stream": settings.stream.model_copy(update={"agents": agents})}
@@ -33,6 +38,8 @@ def worker(agents: str | None, loglevel: str) -> None:
     except (ModelError, StreamError) as exc:
         raise click.ClickException(str(exc)) from exc
     try:
-        faust.Worker(built.app, loglevel=loglevel).execute_from_commandline()
+        # logging is set up above (format, redaction): faust must not replace it
+        faust.Worker(built.app, loglevel=settings.log.level,
+                     override_logging=False).execute_from_commandline()
     finally:
         built.close()
