@@ -12,12 +12,14 @@ the in-process twin used by fast tests.
   at or above ``threshold`` (0.6 by default) of a recent one is ``near``.
 
 A decision is recorded per doc_id, so replaying a document returns the same verdict.
+:func:`decide` is the one verdict rule, used by both indexes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,6 +100,27 @@ class Fingerprint:
         return cls(doc_id, exact_hash(text), sig, tuple(band_ids(sig)))
 
 
+def decide(
+    fp: Fingerprint, exact_original: str | None, candidates: Mapping[str, np.ndarray],
+    threshold: float,
+) -> Novelty:
+    """The verdict of one document, given the first document with its exact text (if any)
+    and the signatures of its LSH candidates: the most similar candidate wins, ties to the
+    smallest doc id, and it is a near duplicate at or above ``threshold``."""
+    if exact_original is not None and exact_original != fp.doc_id:
+        return Novelty(kind="exact", duplicate_of=exact_original, similarity=1.0)
+    best, best_id = 0.0, None
+    for cand, sig in candidates.items():
+        if cand == fp.doc_id or sig.shape != fp.signature.shape:
+            continue
+        sim = similarity(fp.signature, sig)
+        if sim > best or (sim == best and best_id is not None and cand < best_id):
+            best, best_id = sim, cand
+    if best_id is not None and best >= threshold:
+        return Novelty(kind="near", duplicate_of=best_id, similarity=round(best, 4))
+    return Novelty()
+
+
 class MemoryNoveltyIndex:
     """In-process novelty index with the same verdicts as the Redis one (no expiry)."""
 
@@ -123,15 +146,5 @@ class MemoryNoveltyIndex:
         return verdict
 
     def _decide(self, fp: Fingerprint) -> Novelty:
-        original = self._exact.get(fp.exact)
-        if original is not None and original != fp.doc_id:
-            return Novelty(kind="exact", duplicate_of=original, similarity=1.0)
-        best, best_id = 0.0, None
-        for band in fp.bands:
-            for cand in self._buckets.get(band, []):
-                sim = similarity(fp.signature, self._sigs[cand])
-                if sim > best:
-                    best, best_id = sim, cand
-        if best_id is not None and best >= self.threshold:
-            return Novelty(kind="near", duplicate_of=best_id, similarity=round(best, 4))
-        return Novelty()
+        candidates = {c: self._sigs[c] for band in fp.bands for c in self._buckets.get(band, [])}
+        return decide(fp, self._exact.get(fp.exact), candidates, self.threshold)

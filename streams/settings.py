@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class KafkaSettings(BaseModel):
@@ -41,12 +41,34 @@ class KafkaSettings(BaseModel):
 class RedisSettings(BaseModel):
     """The Redis holding per-ticker risk state."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # URL password
 
-    url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL.")
-    key_prefix: str = Field(default="tp:", description="Prefix of every Redis key.")
+    url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Redis URL; `redis+cluster://host:port` (any one node) for a Redis Cluster.",
+    )
+    cluster: bool = Field(
+        default=False, description="Treat `url` as a Redis Cluster node (same as `+cluster`)."
+    )
+    key_prefix: str = Field(
+        default="tp:", description="Prefix of every Redis key (no `{` on a cluster)."
+    )
     retry_forever: bool = Field(
-        default=True, description="Wait and retry while Redis is unreachable."
+        default=True,
+        description="Wait and retry while Redis is unreachable or refuses writes (OOM, "
+        "READONLY, LOADING, failover); off: fail the call (StoreUnavailable).",
+    )
+    allow_eviction: bool = Field(
+        default=False,
+        description="Run even on an evicting maxmemory-policy (allkeys-*, volatile-*), which "
+        "can drop risk state and counted doc ids (double counting).",
+    )
+    repair_window_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="Commits of the last N seconds are re-committed (idempotently) when Redis "
+        "comes back after an outage: a crash loses up to ~1 s with appendfsync everysec.",
     )
 
 
@@ -112,11 +134,33 @@ class RiskSettings(BaseModel):
     state_ttl_s: int = Field(
         default=3 * 86_400,
         ge=3600,
-        description="Redis TTL of a ticker's state after its last update.",
+        description="Redis TTL of a ticker's state (and counted doc ids) after its last update; "
+        "at least seen_window_s + max_future_s + 600.",
     )
     seen_window_s: int = Field(
-        default=86_400, ge=600, description="How long processed doc ids are remembered (replays)."
+        default=86_400,
+        ge=600,
+        description="A mention whose event time is older than this is refused (never counted), "
+        "so counted doc ids are kept only this long (idempotency for good, see docs/redis.md).",
     )
+    seen_max_per_ticker: int = Field(
+        default=200_000,
+        ge=1000,
+        description="Counted doc ids kept per ticker at most; over it the oldest are dropped and "
+        "mentions at or before their event time are refused from then on.",
+    )
+    max_future_s: int = Field(
+        default=600,
+        ge=0,
+        description="A mention dated more than this after the worker's clock is refused.",
+    )
+
+    @model_validator(mode="after")
+    def _ttl_covers_window(self) -> RiskSettings:
+        if self.state_ttl_s < self.seen_window_s + self.max_future_s + 600:
+            raise ValueError("risk.state_ttl_s must be at least seen_window_s + max_future_s "
+                             "+ 600 (counted doc ids must outlive the window they guard)")
+        return self
 
 
 AGENT_NAMES = ("ingest", "score", "aggregate")

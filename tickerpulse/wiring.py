@@ -13,7 +13,7 @@ from streams.errors import ConfigurationError
 from streams.metrics import Metrics
 from streams.processing import Aggregate, Ingest, Score
 from streams.settings import AGENT_NAMES
-from streams.store import RedisKeys, RedisNoveltyIndex, RiskStore, connect
+from streams.store import RedisKeys, RedisNoveltyIndex, RiskStore, check_server, connect
 from streams.topics import Topics, ensure_topics
 from tickerpulse.settings import Settings
 
@@ -49,6 +49,7 @@ def build_worker(settings: Settings) -> Worker:
     ensure_topics(settings.kafka, Topics(settings.kafka.topic_prefix).all())
     metrics = Metrics()
     worker_closers: list[Callable[[], object]] = []
+    check_server(settings.redis)  # credentials, eviction policy, persistence: fail fast
     redis = connect(settings.redis)
     metrics.observe("redis_outages_total", lambda: redis.outages)
     keys = RedisKeys(settings.redis.key_prefix)

@@ -1,48 +1,76 @@
 """Every Redis key tickerpulse uses, in one place (all under ``redis.key_prefix``).
 
-==============================  ======  =====================================================
-key                             type    holds (TTL)
-==============================  ======  =====================================================
-``risk:state:<T>``              hash    ``version``, ``state`` (RiskState JSON), ``update``
-                                        (latest RiskUpdate JSON)          (risk.state_ttl_s)
-``risk:seen:<T>``               zset    doc ids already counted for T, score = when
-                                        (trimmed to risk.seen_window_s, risk.state_ttl_s)
-``risk:index``                  zset    ticker -> latest score (entries of expired tickers
-                                        are removed lazily by readers)
-``risk:mentions``               string  mentions counted, all tickers (a metric)
-``nov:dec:<doc>``               string  novelty verdict of a doc (stream.novelty_window_s)
-``nov:x:<hash>``                string  first doc id with this normalised text   (same)
-``nov:sig:<doc>``               string  MinHash signature, 64 x uint32           (same)
-``nov:b:<band>:<bucket>``       zset    doc ids in an LSH bucket, score = when   (same)
-==============================  ======  =====================================================
+Risk keys carry a hash tag ``{r<shard>}`` (shard = CRC32 of the ticker mod :data:`RISK_SHARDS`):
+a ticker's state, its counted doc ids, and its shard's index and counter are in one Redis
+Cluster slot, so one commit is one atomic Lua call in one slot, on one node or a cluster.
 
-The novelty script (``lua/novelty.lua``) builds the ``nov:*`` key names itself from the
-prefix, with the same layout as the methods below; so this suits a single Redis (or a
-cluster only with a hash-tagged prefix such as ``{tp}:``).
+=====================================  ======  ================================================
+key                                    type    holds (TTL)
+=====================================  ======  ================================================
+``risk:state:{r<s>}:<T>``              hash    ``version``, ``state`` (RiskState JSON),
+                                               ``update`` (latest RiskUpdate JSON), ``floor``
+                                               (event time at or below which a document is
+                                               refused)                     (risk.state_ttl_s)
+``risk:seen:{r<s>}:<T>``               zset    doc ids counted for T, score = event time
+                                               (only ids above ``floor``)       (same as state)
+``risk:index:{r<s>}``                  zset    ticker -> latest score, one per shard (entries
+                                               of expired tickers are removed by readers)
+``risk:mentions:{r<s>}``               string  mentions counted in the shard (a metric)
+``nov:dec:<doc>``                      string  novelty verdict of a doc  (stream.novelty_window_s)
+``nov:x:<hash>``                       string  first doc id with this normalised text    (same)
+``nov:sig:<doc>``                      string  MinHash signature, 64 x uint32            (same)
+``nov:b:<band>:<bucket>``              zset    doc ids in an LSH bucket, score = when    (same)
+=====================================  ======  ================================================
+
+The novelty index uses single-key commands only (no script, no multi-key command), so its keys
+need no hash tag and spread over every slot of a cluster. A prefix that contains ``{`` would put
+every key in one slot: keep braces out of ``redis.key_prefix`` on a cluster.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
+
+RISK_SHARDS = 64  # changing it moves every ticker's keys (a fresh state)
+
+
+def risk_shard(ticker: str) -> int:
+    return zlib.crc32(ticker.encode()) % RISK_SHARDS
 
 
 @dataclass(frozen=True)
 class RedisKeys:
     prefix: str = "tp:"
 
+    def _tag(self, ticker: str) -> str:
+        return f"{{r{risk_shard(ticker)}}}"
+
     def risk_state(self, ticker: str) -> str:
-        return f"{self.prefix}risk:state:{ticker}"
+        return f"{self.prefix}risk:state:{self._tag(ticker)}:{ticker}"
 
     def risk_seen(self, ticker: str) -> str:
-        return f"{self.prefix}risk:seen:{ticker}"
+        return f"{self.prefix}risk:seen:{self._tag(ticker)}:{ticker}"
+
+    def risk_index_of(self, ticker: str) -> str:
+        return self.risk_index_shard(risk_shard(ticker))
+
+    def risk_mentions_of(self, ticker: str) -> str:
+        return self.risk_mentions_shard(risk_shard(ticker))
+
+    def risk_index_shard(self, shard: int) -> str:
+        return f"{self.prefix}risk:index:{{r{shard}}}"
+
+    def risk_mentions_shard(self, shard: int) -> str:
+        return f"{self.prefix}risk:mentions:{{r{shard}}}"
 
     @property
-    def risk_index(self) -> str:
-        return f"{self.prefix}risk:index"
+    def risk_index_shards(self) -> list[str]:
+        return [self.risk_index_shard(s) for s in range(RISK_SHARDS)]
 
     @property
-    def risk_mentions(self) -> str:
-        return f"{self.prefix}risk:mentions"
+    def risk_mentions_shards(self) -> list[str]:
+        return [self.risk_mentions_shard(s) for s in range(RISK_SHARDS)]
 
     def novelty_decision(self, doc_id: str) -> str:
         return f"{self.prefix}nov:dec:{doc_id}"
@@ -50,9 +78,8 @@ class RedisKeys:
     def novelty_exact(self, text_hash: str) -> str:
         return f"{self.prefix}nov:x:{text_hash}"
 
-    @property
-    def novelty_signature_prefix(self) -> str:
-        return f"{self.prefix}nov:sig:"
+    def novelty_signature(self, doc_id: str) -> str:
+        return f"{self.prefix}nov:sig:{doc_id}"
 
     def novelty_bucket(self, band: str) -> str:
         return f"{self.prefix}nov:b:{band}"

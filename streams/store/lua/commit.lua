@@ -1,23 +1,42 @@
 -- Commit a ticker's mentions (one batch) to its risk state: idempotent by doc id, optimistic
--- on version. KEYS[1] state hash, KEYS[2] seen zset, KEYS[3] index zset, KEYS[4] counter
--- ARGV: expected_version, state_json, update_json, score, ticker, ttl_s, now,
---       seen_min_score, seen_max_size, doc_id...
--- Returns {1, new_version} committed | {0, version} a doc id was already counted (nothing
--- written) | {-1, version} the state changed since it was read (nothing written)
+-- on version, every key declared and in one cluster slot (the {r<shard>} hash tag).
+-- KEYS[1] state hash, KEYS[2] seen zset, KEYS[3] shard index zset, KEYS[4] shard counter
+-- ARGV: expected_etag ('' = no state yet), new_etag, state_json, update_json, score, ticker,
+--       ttl_s, age_floor, seen_max, then per mention: doc_id, event_time
+-- The caller refused mentions at or below max(floor, age_floor) before planning; the state
+-- hash's etag (random per commit) covers the floor (both change only here), so an etag match
+-- means the state and floor it read still hold.
+-- Invariant: every counted doc id whose event time is above the floor is in the seen zset.
+-- Returns {1, floor} committed (floor as text) | {0, ''} a doc id was already counted (nothing
+-- written) | {-1, ''} the state changed since it was read (nothing written)
+local first = 10
+for i = first, #ARGV, 2 do
+  if redis.call('ZSCORE', KEYS[2], ARGV[i]) then return {0, ''} end
+end
+if (redis.call('HGET', KEYS[1], 'etag') or '') ~= ARGV[1] then return {-1, ''} end
 local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-for i = 10, #ARGV do
-  if redis.call('ZSCORE', KEYS[2], ARGV[i]) then return {0, version} end
+local ttl = tonumber(ARGV[7])
+local floor = tonumber(redis.call('HGET', KEYS[1], 'floor') or '-1e300')
+for i = first, #ARGV, 2 do
+  redis.call('ZADD', KEYS[2], ARGV[i + 1], ARGV[i])
 end
-if version ~= tonumber(ARGV[1]) then return {-1, version} end
-local ttl = tonumber(ARGV[6])
-redis.call('HSET', KEYS[1], 'version', version + 1, 'state', ARGV[2], 'update', ARGV[3])
+-- forget ids at or below the age floor: such mentions are refused from now on
+local age_floor = tonumber(ARGV[8])
+if age_floor > floor then floor = age_floor end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', floor)
+-- over the count bound: drop the oldest (and their ties) and raise the floor to them
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[9])
+if over > 0 then
+  local last = redis.call('ZRANGE', KEYS[2], over - 1, over - 1, 'WITHSCORES')
+  local cut = tonumber(last[2])
+  if cut > floor then floor = cut end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', floor)
+end
+local floor_text = string.format('%.17g', floor)
+redis.call('HSET', KEYS[1], 'version', version + 1, 'etag', ARGV[2], 'state', ARGV[3],
+           'update', ARGV[4], 'floor', floor_text)
 redis.call('EXPIRE', KEYS[1], ttl)
-for i = 10, #ARGV do
-  redis.call('ZADD', KEYS[2], ARGV[7], ARGV[i])
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[8])
-redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[9]) + 1))
 redis.call('EXPIRE', KEYS[2], ttl)
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
-redis.call('INCRBY', KEYS[4], #ARGV - 9)
-return {1, version + 1}
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
+redis.call('INCRBY', KEYS[4], math.floor((#ARGV - first + 1) / 2))
+return {1, floor_text}
