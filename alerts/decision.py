@@ -51,6 +51,9 @@ class TickerState:
     # the state so a replayed input (crash before the offset commit) is recognised and skipped
     positions: Mapping[str, int] = field(default_factory=dict)
     last_update: RiskUpdate | None = None  # what timers re-evaluate and alerts carry
+    # the stored row's version this state was read at (0: no row yet): storage bookkeeping for
+    # optimistic concurrency, never looked at by the decision
+    version: int = 0
 
 
 @dataclass(frozen=True)

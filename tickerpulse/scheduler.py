@@ -4,7 +4,8 @@ Jobs: delivery retries (drain the outbox), risk snapshots to SQL every N minutes
 dashboard's history charts read them), retention clean-up, and a daily digest per endpoint
 that asks for one. Several workers may run this scheduler; a lease row in the alerts
 database (``scheduler_leases``) lets only its holder act, and another takes over when the
-holder stops renewing it.
+holder stops renewing it. The lease expires on the database's clock (``now()`` of the SQL
+server), so workers whose clocks disagree still never both hold it.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class LeaderJobs:
 
     async def is_leader(self) -> bool:
         ttl = timedelta(seconds=self.settings.scheduler.lease_s)
-        return await asyncio.to_thread(self.store.try_lease, LEASE, self.holder, ttl, self.clock())
+        return await asyncio.to_thread(self.store.try_lease, LEASE, self.holder, ttl)
 
     async def _guarded(self, name: str, body: Callable[[], Awaitable[object]]) -> None:
         try:

@@ -31,9 +31,10 @@ def dump_state(state: TickerState) -> str:
     return json.dumps(doc, sort_keys=True)
 
 
-def load_state(ticker: str, text: str | None) -> TickerState:
+def load_state(ticker: str, text: str | None, version: int = 0) -> TickerState:
+    """The state of ``ticker`` from its JSON; ``version`` is the row's (0: no row)."""
     if not text:
-        return TickerState(ticker=ticker)
+        return TickerState(ticker=ticker, version=version)
     raw = json.loads(text)
     rules = {}
     for name, fields in raw.get("rules", {}).items():
@@ -47,4 +48,5 @@ def load_state(ticker: str, text: str | None) -> TickerState:
     positions = {k: int(v) for k, v in raw.get("positions", {}).items()}
     last = raw.get("last_update")
     return TickerState(ticker=ticker, rules=rules, history=history, positions=positions,
-                       last_update=RiskUpdate.model_validate(last) if last else None)
+                       last_update=RiskUpdate.model_validate(last) if last else None,
+                       version=version)

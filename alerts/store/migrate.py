@@ -56,6 +56,13 @@ def downgrade(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
 
 
+def head() -> str | None:
+    """The newest revision the package ships."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
 def current(url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
 

@@ -2,12 +2,19 @@
 
 Every write that belongs to one decision (the new state of a ticker, its alerts and their
 outbox rows) happens in one transaction, so a crash leaves either all of it or none.
+
+Decision writes are optimistic: a state is written only if its row still has the version it
+was read at (``UPDATE ... WHERE ticker = ? AND version = ?``; a first write is an INSERT that
+the primary key refuses when another writer was first). Otherwise the whole transaction is
+rolled back and :class:`StateConflict` raised; the caller reloads and decides again. Two
+workers that both hold a ticker for a moment (a rebalance) therefore never both advance it
+from the same state, so a notification sequence number is never used twice.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,9 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.decision import Notification, Silence, TickerState
-from alerts.errors import NotFoundError
+from alerts.errors import AlertsError, NotFoundError
 from alerts.rules import RuleSet
 from alerts.store.codec import dump_state, load_state
+from alerts.store.dbclock import db_after, db_now
 from alerts.store.migrate import ensure_sqlite_dir, upgrade
 from alerts.store.tables import (
     Alert,
@@ -39,6 +47,20 @@ class Decided:
     note: Notification
     payload: str
     rules_version: str
+
+
+class StateConflict(AlertsError):
+    """Another writer changed a ticker's state since it was read: reload and decide again."""
+
+    def __init__(self, ticker: str, version: int) -> None:
+        super().__init__(f"state of {ticker} changed since version {version}")
+        self.ticker, self.version = ticker, version
+
+
+def pending_timers(state: TickerState) -> bool:
+    """Some rule is pending or firing: its timers (`for`, cooldown, repeat, expiring silence)
+    must run even without new input."""
+    return any(r.phase != "inactive" for r in state.rules.values())
 
 
 def _rowcount(s: Session, statement: sa.Executable) -> int:
@@ -92,33 +114,77 @@ class AlertStore:
     # ---- decisions ----------------------------------------------------------------------
 
     def load_states(self, tickers: Iterable[str]) -> dict[str, TickerState]:
+        """Each ticker's stored state with the row version it was read at (0: no row)."""
         names = sorted({t.upper() for t in tickers})
         with self.session() as s:
-            rows = s.scalars(sa.select(RuleStateRow).where(RuleStateRow.ticker.in_(names)))
-            found = {r.ticker: r.state for r in rows}
-        return {t: load_state(t, found.get(t)) for t in names}
+            rows = s.execute(sa.select(RuleStateRow.ticker, RuleStateRow.state,
+                                       RuleStateRow.version)
+                             .where(RuleStateRow.ticker.in_(names))).all()
+            found = {r.ticker: (r.state, r.version) for r in rows}
+        return {t: load_state(t, *found.get(t, (None, 0))) for t in names}
+
+    def tickers_with_timers(
+        self, partitions: Mapping[str, Collection[int]] | None = None
+    ) -> list[str]:
+        """Tickers whose state has pending timers, limited to those last fed from one of
+        ``partitions`` (topic -> partition numbers) and those whose partition is unknown;
+        None: every such ticker."""
+        q = sa.select(RuleStateRow.ticker).where(RuleStateRow.pending_timers.is_(True))
+        if partitions is not None:
+            owned = [sa.and_(RuleStateRow.kafka_topic == topic,
+                             RuleStateRow.kafka_partition.in_(sorted(numbers)))
+                     for topic, numbers in partitions.items() if numbers]
+            q = q.where(sa.or_(RuleStateRow.kafka_partition.is_(None), *owned))
+        with self.session() as s:
+            return sorted(s.scalars(q.order_by(RuleStateRow.ticker)))
 
     def commit_decisions(
         self,
-        states: dict[str, TickerState],
+        states: Mapping[str, TickerState],
         decided: Sequence[Decided],
         channels: Sequence[str],
         now: datetime,
         deadline: timedelta,
+        sources: Mapping[str, tuple[str, int]] | None = None,
     ) -> list[str]:
-        """Store states, alerts and their outbox rows atomically; returns new event ids."""
+        """Store states, alerts and their outbox rows atomically; returns new event ids.
+
+        Each state is written only if its row is still at ``state.version`` (else
+        :class:`StateConflict`, nothing written). ``sources`` (ticker -> risk topic and
+        partition of the input just applied) keeps each row findable by partition owner.
+        """
         new_ids: list[str] = []
         with self.session.begin() as s:
             for ticker, state in states.items():
-                row = s.get(RuleStateRow, ticker)
-                if row is None:
-                    s.add(RuleStateRow(ticker=ticker, state=dump_state(state), updated_at=now))
-                else:
-                    row.state, row.updated_at = dump_state(state), now
+                self._write_state(s, ticker, state, now, (sources or {}).get(ticker))
             for item in decided:
                 if self._insert_alert(s, item, channels, now, deadline):
                     new_ids.append(item.note.event_id)
         return new_ids
+
+    @staticmethod
+    def _write_state(
+        s: Session, ticker: str, state: TickerState, now: datetime,
+        source: tuple[str, int] | None,
+    ) -> None:
+        values: dict[str, object] = {"state": dump_state(state), "updated_at": now,
+                                     "pending_timers": pending_timers(state),
+                                     "version": state.version + 1}
+        if source is not None:
+            values["kafka_topic"], values["kafka_partition"] = source
+        if state.version == 0:
+            try:
+                with s.begin_nested():
+                    s.execute(sa.insert(RuleStateRow).values(ticker=ticker, **values))
+            except sa.exc.IntegrityError:
+                raise StateConflict(ticker, state.version) from None
+            return
+        matched = _rowcount(s, sa.update(RuleStateRow)
+                            .where(RuleStateRow.ticker == ticker,
+                                   RuleStateRow.version == state.version)
+                            .values(**values))
+        if matched != 1:
+            raise StateConflict(ticker, state.version)
 
     def _insert_alert(
         self, s: Session, item: Decided, channels: Sequence[str], now: datetime, deadline: timedelta
@@ -252,21 +318,28 @@ class AlertStore:
             silences = _rowcount(s, sa.delete(SilenceRow).where(SilenceRow.expires_at < before))
         return {"alerts": alerts, "attempts": attempts, "snapshots": snaps, "silences": silences}
 
-    def try_lease(self, name: str, holder: str, ttl: timedelta, now: datetime) -> bool:
-        """Take or renew the named lease; True when ``holder`` holds it until now + ttl."""
+    def try_lease(self, name: str, holder: str, ttl: timedelta) -> bool:
+        """Take or renew the named lease; True when ``holder`` holds it for ``ttl`` from now.
+
+        Expiry is written and compared on the database's clock, never the worker's.
+        """
+        seconds = ttl.total_seconds()
         with self.session.begin() as s:
-            row = s.get(SchedulerLease, name, with_for_update=True)
-            if row is None:
-                try:
-                    with s.begin_nested():
-                        s.add(SchedulerLease(name=name, holder=holder, expires_at=now + ttl))
-                    return True
-                except sa.exc.IntegrityError:
-                    return False
             taken = _rowcount(s,
                 sa.update(SchedulerLease)
                 .where(SchedulerLease.name == name)
-                .where(sa.or_(SchedulerLease.holder == holder, SchedulerLease.expires_at < now))
-                .values(holder=holder, expires_at=now + ttl)
+                .where(sa.or_(SchedulerLease.holder == holder,
+                              SchedulerLease.expires_at < db_now()))
+                .values(holder=holder, expires_at=db_after(seconds))
             )
-            return taken == 1
+            if taken == 1:
+                return True
+            if s.scalar(sa.select(SchedulerLease.name).where(SchedulerLease.name == name)):
+                return False
+            try:
+                with s.begin_nested():
+                    s.execute(sa.insert(SchedulerLease).values(name=name, holder=holder,
+                                                               expires_at=db_after(seconds)))
+                return True
+            except sa.exc.IntegrityError:
+                return False

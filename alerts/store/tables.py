@@ -84,6 +84,8 @@ class Delivery(Base):
     deadline_at: Mapped[datetime] = mapped_column(UTCDateTime)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    # fencing token: incremented by every claim; only the current token may record a result
+    claim_token: Mapped[int] = mapped_column(default=0, server_default="0")
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
 
@@ -117,12 +119,25 @@ class SilenceRow(Base):
 
 
 class RuleStateRow(Base):
-    """The decision state of one ticker, written in the same transaction as its alerts."""
+    """The decision state of one ticker, written in the same transaction as its alerts.
+
+    ``version`` is the optimistic-concurrency check (every write is ``WHERE version = read
+    version``); ``kafka_topic``/``kafka_partition`` name the ``risk`` partition the ticker's
+    last input came from, so a worker assigned that partition finds the tickers whose timers
+    (``pending_timers``: some rule pending or firing) it must run without new input.
+    """
 
     __tablename__ = "rule_states"
+    __table_args__ = (
+        sa.Index("ix_rule_states_timers", "pending_timers", "kafka_topic", "kafka_partition"),
+    )
     ticker: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     state: Mapped[str] = mapped_column(sa.Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(default=0, server_default="0")
+    kafka_topic: Mapped[str | None] = mapped_column(sa.String(255))
+    kafka_partition: Mapped[int | None]
+    pending_timers: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
 
 class RiskSnapshot(Base):
