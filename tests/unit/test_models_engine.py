@@ -163,6 +163,15 @@ async def test_real_tiny_model_end_to_end(tiny_dir, tmp_path, backend):
     assert all(p.model_version == "tiny-0" for p in preds)
 
 
+# What int8 promises is the same decision, not the same digits. ONNX Runtime's int8 kernels
+# differ by instruction set (AVX2 vs AVX-512/VNNI): on a random tiny model the largest
+# probability difference measured 0.010 on one CPU and 0.0203 on another. The bound below is
+# 2.5x the worst measured, and labels must agree wherever fp32 is not within that bound of a
+# tie. Accuracy on real texts is checked on the real model in
+# tests/integration/test_models_int8.py.
+INT8_PROBABILITY_BOUND = 0.05
+
+
 def test_onnx_int8_close_to_torch(tiny_dir, tmp_path):
     texts = ["Nokia shares rose 5 % in Helsinki", "Apple cut guidance", "flat"]
     out = {}
@@ -174,7 +183,10 @@ def test_onnx_int8_close_to_torch(tiny_dir, tmp_path):
             out[backend] = engine.predict_sync(texts)
     for a, b in zip(out["torch"], out["onnx-int8"], strict=True):
         for label in a.probabilities:
-            assert abs(a.probabilities[label] - b.probabilities[label]) < 0.02
+            assert abs(a.probabilities[label] - b.probabilities[label]) < INT8_PROBABILITY_BOUND
+        top, second = sorted(a.probabilities.values(), reverse=True)[:2]
+        if top - second > 2 * INT8_PROBABILITY_BOUND:
+            assert a.sentiment == b.sentiment
     assert (tiny_dir / "onnx" / "model.int8.onnx").exists()  # cached in the model dir
 
 
