@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from aiokafka import ConsumerRebalanceListener  # type: ignore[import-untyped]
@@ -25,6 +26,7 @@ from alerts.settings import AlertSettings
 from alerts.store.outbox import OutboxQueue
 from alerts.store.repository import AlertStore
 from streams.contracts import RiskUpdate, utc_now
+from streams.metrics import Metrics
 from streams.settings import KafkaSettings
 from streams.topics import Topics, ensure_topics
 
@@ -36,12 +38,13 @@ class _ForgetOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def __init__(self, owned: set[str]) -> None:
         self.owned = owned
+        self.joined = False  # readiness: the consumer got its first assignment
 
     async def on_partitions_revoked(self, revoked: object) -> None:
         self.owned.clear()
 
     async def on_partitions_assigned(self, assigned: object) -> None:
-        pass
+        self.joined = True
 
 
 class AlertService:
@@ -54,8 +57,10 @@ class AlertService:
         *,
         public_url: str,
         clock: Callable[[], datetime] = utc_now,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.kafka = kafka
         self.topics = Topics(kafka.topic_prefix)
         self.public_url = public_url
@@ -68,6 +73,9 @@ class AlertService:
         self.dispatcher: Dispatcher | None = None
         self.invalid_updates = 0
         self.owned: set[str] = set()  # tickers of the partitions this worker reads
+        self.rebalance = _ForgetOnRevoke(self.owned)
+        self.consumer: Any = None  # the running AIOKafkaConsumer (metrics, readiness)
+        self.committed: dict[Any, int] = {}  # TopicPartition -> committed offset (lag)
 
     async def start(self) -> AlertService:
         self.store.record_rules_version(self.rules, self.clock())
@@ -92,7 +100,7 @@ class AlertService:
                                       public_url=self.public_url, deadline=deadline,
                                       clock=self.clock)
         self.dispatcher = Dispatcher(OutboxQueue(self.store.session), notifiers,
-                                     self.settings.retry, self.clock)
+                                     self.settings.retry, self.clock, metrics=self.metrics)
         return self
 
     async def close(self) -> None:
@@ -118,8 +126,9 @@ class AlertService:
             session_timeout_ms=int(self.kafka.session_timeout_s * 1000),
             heartbeat_interval_ms=int(self.kafka.heartbeat_interval_s * 1000),
         )
-        consumer.subscribe([self.topics.risk], listener=_ForgetOnRevoke(self.owned))
+        consumer.subscribe([self.topics.risk], listener=self.rebalance)
         await consumer.start()
+        self.consumer = consumer
         log.info("alerts worker reading %s", self.topics.risk)
         loop = asyncio.get_running_loop()
         next_tick = loop.time() + self.settings.timer_interval_s
@@ -137,9 +146,11 @@ class AlertService:
                 if new_ids is None:
                     break  # stopping while SQL was unreachable: the batch is not committed
                 await consumer.commit()
+                self.committed.update({tp: msgs[-1].offset + 1 for tp, msgs in batches.items()})
                 if new_ids:
                     self.dispatcher.kick()
         finally:
+            self.consumer = None
             await consumer.stop()
 
     async def _run_timers(self) -> None:
@@ -175,9 +186,13 @@ class AlertService:
             try:
                 updates.append(RiskUpdate.model_validate_json(message.value))
                 positions.append((f"{message.topic}/{message.partition}", message.offset))
+                if self.metrics is not None:
+                    self.metrics.inc("alert_risk_updates_total", result="ok")
             except ValidationError as exc:
                 # The risk topic is our own output: a bad record is a bug upstream; count it.
                 self.invalid_updates += 1
+                if self.metrics is not None:
+                    self.metrics.inc("alert_risk_updates_total", result="invalid")
                 log.error("invalid RiskUpdate at %s[%s]@%s: %s", message.topic,
                           message.partition, message.offset, exc.errors()[:1])
         return updates, positions

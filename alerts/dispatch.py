@@ -7,13 +7,16 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
+from alerts.metrics import delivery_outcome
 from alerts.notifiers import Notifier
 from alerts.retry import next_attempt_at
 from alerts.settings import RetrySettings
 from alerts.store.outbox import AttemptResult, Claimed, OutboxQueue
+from streams.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,9 @@ class Dispatcher:
         *,
         holder: str | None = None,
         rng: random.Random | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.queue = queue
         self.notifiers = dict(notifiers)
         self.policy = policy
@@ -84,11 +89,14 @@ class Dispatcher:
 
     async def _deliver(self, item: Claimed) -> None:
         notifier = self.notifiers.get(item.channel)
+        took: float | None = None  # seconds the notifier took (the latency histogram)
         if notifier is None:
             result = AttemptResult("fatal", 0.0, None, f"channel {item.channel} not configured")
         else:
+            started = time.perf_counter()
             try:
                 result = await notifier.send(item.event_id, item.ticker, item.payload.encode())
+                took = time.perf_counter() - started
             except Exception as exc:  # a notifier bug must not stop the other deliveries
                 log.exception("notifier %s failed on %s", item.channel, item.event_id)
                 result = AttemptResult("retryable", 0.0, None, f"internal: {exc!r}"[:500])
@@ -97,6 +105,12 @@ class Dispatcher:
         if result.outcome == "retryable":
             next_at = next_attempt_at(now, item.attempt, item.deadline_at, self.policy, self.rng)
         status = await asyncio.to_thread(self.queue.record, item, result, now, next_at)
+        if self.metrics is not None:
+            self.metrics.inc("alert_deliveries_total", channel=item.channel,
+                             outcome=delivery_outcome(result.outcome, next_at is not None))
+            if took is not None:
+                self.metrics.record("alert_delivery_duration_seconds", took,
+                                    channel=item.channel)
         level = logging.INFO if status != "failed" else logging.WARNING
         log.log(level, "%s %s attempt %d: %s (%s)", item.channel, item.event_id, item.attempt,
                 result.outcome, result.error or result.http_status)

@@ -96,6 +96,14 @@ class AlertSettings(BaseModel):
     webhook_timestamp_tolerance_s: int = Field(
         default=300, gt=0, description="Receiver helper: accepted clock skew of signatures."
     )
+    http_port: int = Field(
+        default=6067, ge=0, le=65535,
+        description="Port of the alerts worker's /metrics, /livez, /readyz; 0 = no server.",
+    )
+    http_host: str = Field(
+        default="127.0.0.1",
+        description="Address that server binds (0.0.0.0 for probes/scrapes from outside).",
+    )
     retry: RetrySettings = Field(default_factory=RetrySettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 

@@ -98,6 +98,8 @@ class InferenceEngine:
         self._closed = False
         self.batch_latencies: deque[float] = deque(maxlen=100_000)
         self.batch_sizes: deque[int] = deque(maxlen=100_000)
+        # Called on the model thread after each batch with (seconds, texts): metrics hook.
+        self.on_batch: Callable[[float, int], None] | None = None
 
     # lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -133,6 +135,11 @@ class InferenceEngine:
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+    @property
+    def running(self) -> bool:
+        """The model thread is up and the engine not closed (readiness)."""
+        return not self._closed and self._thread is not None and self._thread.is_alive()
 
     # callers ---------------------------------------------------------------------------
     async def predict(
@@ -261,10 +268,13 @@ class InferenceEngine:
             self._prediction(item, probs, tag_ids, tag_scores, row)
             for row, item in enumerate(batch)
         ]
-        self.batch_latencies.append(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.batch_latencies.append(elapsed)
         self.batch_sizes.append(len(batch))
         for item, result in zip(batch, results, strict=True):
             item.deliver(result)
+        if self.on_batch is not None:
+            self.on_batch(elapsed, len(batch))
 
     def _prediction(self, item: _Item, probs, tag_ids, tag_scores, row: int) -> Prediction:  # noqa: ANN001
         p = probs[row]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import faust
@@ -25,7 +25,8 @@ import faust
 from streams.codec import DeadLetter
 from streams.contracts import Document, ScoredMention
 from streams.faust_transport import tuned_app_class
-from streams.metrics import Metrics
+from streams.health import Check, liveness, readiness
+from streams.metrics import CONTENT_TYPE, ConsumerLag, Metrics, lag_of
 from streams.processing import Aggregate, Ingest, RawMessage, Score
 from streams.settings import KafkaSettings, StreamSettings
 from streams.topics import Topics
@@ -50,7 +51,7 @@ def faust_settings(kafka: KafkaSettings, stream: StreamSettings) -> dict[str, An
         "topic_replication_factor": kafka.replication_factor,
         "web_enabled": stream.web_port > 0,
         "web_port": stream.web_port or 6066,
-        "web_host": "127.0.0.1",
+        "web_host": stream.web_host,
         "autodiscover": False,
         "store": "memory://",
         "datadir": stream.data_dir,
@@ -147,8 +148,13 @@ def create_app(
     ingest: Ingest | None = None,
     score: Score | None = None,
     aggregate: Aggregate | None = None,
+    checks: Mapping[str, Check] | None = None,
 ) -> faust.App:
-    """A faust app running the stages given (None = that agent does not run here)."""
+    """A faust app running the stages given (None = that agent does not run here).
+
+    ``checks``: readiness checks besides the consumer's own (Redis, the engine), served with
+    the metrics on the web port.
+    """
     app = tuned_app_class(kafka.fetch_max_wait_ms)(stream.app_id, **faust_settings(kafka, stream))
     topics = Topics(kafka.topic_prefix)
     n, within = stream.score_batch_size, stream.score_batch_within_s
@@ -159,8 +165,48 @@ def create_app(
     if aggregate is not None:
         _add_aggregate(app, topics, aggregate, max(n, 256), within)
 
+    _add_monitoring(app, metrics, checks or {})
+    return app
+
+
+def consumer_lag(app: faust.App) -> Iterator[tuple[str, int, int]]:
+    """(topic, partition, lag) of the partitions assigned to this worker's consumer."""
+    consumer: Any = app.consumer  # faust keeps these offsets on the base Consumer only
+    committed, read = consumer._committed_offset, consumer._read_offset  # noqa: SLF001
+    for tp in consumer.assignment():
+        last_read = read.get(tp)
+        lag = lag_of(consumer.highwater(tp), committed.get(tp),
+                     None if last_read is None else last_read + 1)
+        if lag is not None:
+            yield tp.topic, tp.partition, lag
+
+
+def _add_monitoring(app: faust.App, metrics: Metrics, checks: Mapping[str, Check]) -> None:
+    """``/metrics``, ``/livez`` and ``/readyz`` on the worker's web port (see streams.health)."""
+    metrics.register(ConsumerLag(lambda: consumer_lag(app)))
+    joined = asyncio.Event()
+
+    async def _assigned(sender: object, *args: object, **kwargs: object) -> None:
+        joined.set()
+
+    app.on_partitions_assigned.connect(_assigned)  # type: ignore[arg-type]
+
+    async def kafka_ready() -> str | None:
+        app.consumer.assignment()  # raises while the consumer is not started
+        return None if joined.is_set() else "consumer has not joined its group yet"
+
+    all_checks = {"kafka": kafka_ready, **checks}
+
     @app.page("/metrics")
     async def metrics_page(self: Any, request: Any) -> Any:
-        return self.text(metrics.render())
+        return self.bytes(metrics.render().encode(), headers={"Content-Type": CONTENT_TYPE})
 
-    return app
+    @app.page("/livez")
+    async def livez_page(self: Any, request: Any) -> Any:
+        status, body = liveness()
+        return self.json(body, status=status)
+
+    @app.page("/readyz")
+    async def readyz_page(self: Any, request: Any) -> Any:
+        status, body = await readiness(all_checks)
+        return self.json(body, status=status)

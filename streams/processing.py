@@ -244,6 +244,11 @@ class Aggregate:
         if not mentions:
             return []
         result = await self.store.commit_batch(mentions)
+        now = self.clock()
+        for mention, was_counted in zip(mentions, result.counted, strict=True):
+            if was_counted and mention.ingested_at is not None:  # a replay is not a latency
+                self.metrics.record("ingest_to_risk_seconds",
+                                    max(0.0, now - mention.ingested_at.timestamp()))
         counted = sum(result.counted)
         self.metrics.inc("risk_commits_total", counted, result="counted")
         self.metrics.inc("risk_commits_total", len(result.counted) - counted, result="replay")

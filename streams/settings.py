@@ -90,7 +90,13 @@ class StreamSettings(BaseModel):
         "per document over this window).",
     )
     web_port: int = Field(
-        default=6066, ge=0, description="faust worker web port (/metrics); 0 = no web server."
+        default=6066, ge=0,
+        description="faust worker web port (/metrics, /livez, /readyz); 0 = no web server.",
+    )
+    web_host: str = Field(
+        default="127.0.0.1",
+        description="Address the worker web port binds (0.0.0.0 for probes/scrapes from "
+        "outside the host or pod).",
     )
     agents: str = Field(
         default="ingest,score,aggregate",

@@ -5,17 +5,30 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 import faust
 
 from streams.app import create_app
 from streams.errors import ConfigurationError
+from streams.health import Check
 from streams.metrics import Metrics
 from streams.processing import Aggregate, Ingest, Score
 from streams.settings import AGENT_NAMES
-from streams.store import RedisKeys, RedisNoveltyIndex, RiskStore, check_server, connect
+from streams.store import (
+    RedisKeys,
+    RedisNoveltyIndex,
+    RetryingRedis,
+    RiskStore,
+    check_server,
+    connect,
+)
 from streams.topics import Topics, ensure_topics
 from tickerpulse.settings import Settings
+
+if TYPE_CHECKING:
+    from models.api import InferenceEngine
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +65,58 @@ def build_worker(settings: Settings) -> Worker:
     check_server(settings.redis)  # credentials, eviction policy, persistence: fail fast
     redis = connect(settings.redis)
     metrics.observe("redis_outages_total", lambda: redis.outages)
+    checks: dict[str, Check] = {"redis": _ping(redis)}
+    model_version = ""
     keys = RedisKeys(settings.redis.key_prefix)
     ingest = score = aggregate = None
     if "ingest" in agents:
         index = RedisNoveltyIndex(redis, keys, settings.stream.novelty_window_s,
                                   settings.risk.near_duplicate_threshold)
-        ingest = Ingest(index, settings.stream.max_text_chars, metrics)
+        ingest = Ingest(index, settings.stream, metrics)
     if "score" in agents:
         from models.api import load_engine
 
         engine = load_engine(settings.model, settings.engine)
         engine.start()
         worker_closers.append(engine.close)
-        score = Score(engine, metrics)
+        score = Score(engine, metrics, limits=settings.stream)
+        _instrument(engine, metrics)
+        checks["engine"] = _engine_ready(engine)
+        model_version = engine.model_version
     if "aggregate" in agents:
-        aggregate = Aggregate(RiskStore(redis, keys, settings.risk), metrics)
-    app = create_app(settings.kafka, settings.stream, metrics, ingest, score, aggregate)
+        aggregate = Aggregate(RiskStore(redis, keys, settings.risk), metrics,
+                              limits=settings.stream)
+    metrics.build_info(package_version(), model_version)
+    app = create_app(settings.kafka, settings.stream, metrics, ingest, score, aggregate, checks)
     return Worker(app, metrics, worker_closers)
+
+
+def package_version() -> str:
+    try:
+        return version("tickerpulse")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+def _ping(redis: RetryingRedis) -> Check:
+    async def check() -> str | None:
+        await redis.client.ping()  # the raw client: a readiness probe must not wait out outages
+        return None
+
+    return check
+
+
+def _engine_ready(engine: InferenceEngine) -> Check:
+    async def check() -> str | None:
+        return None if engine.running else "inference engine is not running"
+
+    return check
+
+
+def _instrument(engine: InferenceEngine, metrics: Metrics) -> None:
+    def on_batch(seconds: float, texts: int) -> None:
+        metrics.record("inference_batch_duration_seconds", seconds)
+        metrics.record("inference_batch_texts", texts)
+
+    engine.on_batch = on_batch
+    metrics.observe("inference_queue_texts", lambda: engine.queued)

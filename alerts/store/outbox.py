@@ -162,3 +162,11 @@ class OutboxQueue:
         with self.session() as s:
             count, oldest = s.execute(q).one()
         return int(count or 0), oldest
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        """Pending deliveries (due or backing off) and when the oldest was created."""
+        q = sa.select(sa.func.count(), sa.func.min(Delivery.created_at)).where(
+            Delivery.status == "pending")
+        with self.session() as s:
+            count, oldest = s.execute(q).one()
+        return int(count or 0), oldest

@@ -27,7 +27,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
 def scored_by(port: int) -> int:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return sum(int(line.split()[-1]) for line in text.splitlines()
+    return sum(float(line.split()[-1]) for line in text.splitlines()
                if line.startswith("tickerpulse_scored_mentions_total"))
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import signal
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,6 +20,12 @@ from alerts.store import migrate as migrations
 from alerts.store.repository import AlertStore
 from streams.contracts import RiskUpdate, utc_now
 from tickerpulse.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from alerts.metrics import AlertMonitor
+    from streams.metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 
 @click.group()
@@ -60,9 +69,13 @@ async def serve(
     else from the latest RiskUpdate per ticker seen on the topic.
     """
     from alerts.agent import AlertService
+    from alerts.metrics import AlertMonitor, alert_metrics
     from tickerpulse.scheduler import LeaderJobs, build_scheduler
 
-    service = AlertService(settings.alerts, settings.kafka, public_url=settings.api.public_url)
+    metrics = alert_metrics()
+    service = AlertService(settings.alerts, settings.kafka, public_url=settings.api.public_url,
+                           metrics=metrics)
+    monitor = AlertMonitor(metrics, service, utc_now)
     await service.start()
     assert service.dispatcher is not None and service.pipeline is not None
     scheduler = None
@@ -75,11 +88,41 @@ async def serve(
     click.echo(f"alerts worker up: rules {service.rules.version}, "
                f"channels {sorted(service.dispatcher.notifiers)}", err=True)
     try:
-        await service.consume(stop)
+        async with _health_server(settings, metrics, monitor):
+            await service.consume(stop)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
         await service.close()
+
+
+@contextlib.asynccontextmanager
+async def _health_server(
+    settings: Settings, metrics: Metrics, monitor: AlertMonitor
+) -> AsyncIterator[None]:
+    """/metrics, /livez, /readyz on alerts.http_host:http_port (0 = none; a port in use is
+    reported and the worker runs without them)."""
+    from tickerpulse.health_server import HealthServer
+    from tickerpulse.wiring import package_version
+
+    port = settings.alerts.http_port
+    if port == 0:
+        yield
+        return
+    metrics.build_info(package_version())
+    server = HealthServer(metrics, monitor.checks(), host=settings.alerts.http_host, port=port,
+                          before_scrape=monitor.refresh)
+    try:
+        await server.__aenter__()
+    except OSError as exc:
+        log.error("alerts.http_port %s:%d unusable (%s): no /metrics, /livez, /readyz",
+                  settings.alerts.http_host, port, exc)
+        yield
+        return
+    try:
+        yield
+    finally:
+        await server.__aexit__()
 
 
 @alerts.command("migrate")
