@@ -26,6 +26,7 @@ from alerts.settings import AlertSettings
 from alerts.store.outbox import OutboxQueue
 from alerts.store.repository import AlertStore
 from streams.contracts import RiskUpdate, utc_now
+from streams.kafka_config import aiokafka_kwargs
 from streams.metrics import Metrics
 from streams.settings import KafkaSettings
 from streams.topics import Topics, ensure_topics
@@ -91,7 +92,7 @@ class AlertService:
             await asyncio.to_thread(
                 ensure_topics, self.kafka, [self.topics.risk, self.topics.alerts]
             )
-            producer = AIOKafkaProducer(bootstrap_servers=self.kafka.bootstrap_servers, acks="all")
+            producer = AIOKafkaProducer(**aiokafka_kwargs(self.kafka), acks="all")
             await producer.start()
             self._producer = producer
             notifiers["kafka"] = KafkaAlertsNotifier(producer, self.topics.alerts)
@@ -118,7 +119,7 @@ class AlertService:
 
         assert self.pipeline is not None and self.dispatcher is not None
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.kafka.bootstrap_servers,
+            **aiokafka_kwargs(self.kafka),
             group_id=self.settings.consumer_group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

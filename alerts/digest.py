@@ -52,7 +52,7 @@ async def send_digest(
             Alert.decided_at >= day_start, Alert.decided_at < day_start + timedelta(days=1)
         ).order_by(Alert.id)))
     body = digest_body(endpoint.name, day, alerts, event_id)
-    result = await post_signed(client, endpoint.url, [endpoint.secret.get_secret_value()],
+    result = await post_signed(client, endpoint.url, endpoint.signing_secrets(),
                                event_id, body, endpoint.timeout_s)
     if result.outcome == "ok":
         with store.session.begin() as s:

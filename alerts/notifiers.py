@@ -73,7 +73,7 @@ class WebhookNotifier:
     async def send(self, event_id: str, ticker: str, body: bytes) -> AttemptResult:
         e = self.endpoint
         return await post_signed(
-            self.client, e.url, [e.secret.get_secret_value()], event_id, body, e.timeout_s
+            self.client, e.url, e.signing_secrets(), event_id, body, e.timeout_s
         )
 
 

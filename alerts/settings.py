@@ -2,28 +2,93 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pathlib import Path
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+
+def _check_whsec(value: SecretStr) -> SecretStr:
+    from alerts.signing import decode_secret
+
+    decode_secret(value.get_secret_value())  # raises a clear error when malformed
+    return value
 
 
 class WebhookEndpointSettings(BaseModel):
-    """One webhook receiver; its secret is a Standard Webhooks `whsec_` base64 secret."""
+    """One webhook receiver and its Standard Webhooks `whsec_` secrets.
 
-    model_config = ConfigDict(extra="forbid")
+    Every secret signs each message (one ``v1,`` signature per secret in
+    ``webhook-signature``), so a receiver holding any one of them verifies: add the new secret,
+    move the receiver over, then drop the old one. Secrets come from ``secret``, ``secrets``
+    and the files in ``secret_files``, together.
+    """
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # secrets stay out
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Endpoint name (unique).")
     url: str = Field(min_length=1, description="URL the signed alerts are POSTed to.")
-    secret: SecretStr = Field(description="`whsec_` + base64 of 24-64 random bytes.")
+    secret: SecretStr | None = Field(
+        default=None, description="`whsec_` + base64 of 24-64 random bytes."
+    )
+    secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="More `whsec_` secrets signing side by side (rotation).",
+    )
+    secret_files: list[str] = Field(
+        default_factory=list,
+        description="Files holding `whsec_` secrets, one per line (Docker/Kubernetes secrets); "
+        "read when the settings load.",
+    )
     timeout_s: float = Field(default=5.0, gt=0, description="Per-request timeout.")
     enabled: bool = Field(default=True, description="Disabled endpoints receive nothing.")
     digest: bool = Field(default=False, description="Also send a daily digest to this endpoint.")
+    _from_files: list[SecretStr] = PrivateAttr(default_factory=list)
 
     @field_validator("secret")
     @classmethod
-    def _whsec(cls, value: SecretStr) -> SecretStr:
-        from alerts.signing import decode_secret
+    def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None else _check_whsec(value)
 
-        decode_secret(value.get_secret_value())  # raises a clear error when malformed
-        return value
+    @field_validator("secrets")
+    @classmethod
+    def _whsecs(cls, value: list[SecretStr]) -> list[SecretStr]:
+        return [_check_whsec(v) for v in value]
+
+    @model_validator(mode="after")
+    def _read_files(self) -> WebhookEndpointSettings:
+        loaded: list[SecretStr] = []
+        for path in self.secret_files:
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(f"endpoint {self.name}: cannot read secret file {path}: "
+                                 f"{exc.strerror}") from None
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            if not lines:
+                raise ValueError(f"endpoint {self.name}: secret file {path} is empty")
+            for line in lines:
+                try:
+                    loaded.append(_check_whsec(SecretStr(line)))
+                except ValueError as exc:  # never echo the file's content
+                    raise ValueError(f"endpoint {self.name}: secret file {path}: {exc}") from None
+        self._from_files = loaded
+        if not self.signing_secrets():
+            raise ValueError(f"endpoint {self.name} needs a secret (secret, secrets or "
+                             "secret_files)")
+        return self
+
+    def signing_secrets(self) -> list[str]:
+        """Every distinct secret of this endpoint, in configuration order."""
+        values = ([self.secret] if self.secret is not None else []) + self.secrets
+        return list(dict.fromkeys(s.get_secret_value() for s in values + self._from_files))
 
 
 class RetrySettings(BaseModel):
@@ -68,7 +133,7 @@ class SchedulerSettings(BaseModel):
 class AlertSettings(BaseModel):
     """Alert rules, delivery and history."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # URL passwords
 
     database_url: str = Field(
         default="sqlite:///var/tickerpulse.db",

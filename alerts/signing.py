@@ -2,9 +2,10 @@
 
 Headers: ``webhook-id`` (the alert's event id, the idempotency key), ``webhook-timestamp``
 (integer Unix seconds) and ``webhook-signature``: space-separated ``v1,<base64 HMAC-SHA256>``
-entries over ``f"{id}.{timestamp}.{body}"``. The HMAC key is the base64-decoded secret after
-its ``whsec_`` prefix. Verification compares in constant time and rejects timestamps outside a
-tolerance (5 minutes by default) to stop replays.
+entries over ``f"{id}.{timestamp}.{body}"``, one per secret of the endpoint (several
+secrets during a key rotation; a receiver holding any one of them verifies). The HMAC key is
+the base64-decoded secret after its ``whsec_`` prefix. Verification compares in constant
+time and rejects timestamps outside a tolerance (5 minutes by default) to stop replays.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def signed_headers(
 
 
 def verify(
-    secret: str,
+    secret: str | Sequence[str],
     headers: Mapping[str, str],
     body: bytes,
     *,
@@ -79,7 +80,12 @@ def verify(
     """Check a received webhook; returns its id or raises :class:`WebhookVerificationError`.
 
     This is the receiver helper: call it with the raw request body, before parsing JSON.
+    ``secret`` may be several secrets (a receiver in the middle of a rotation): the message
+    is valid when any signature matches any of them.
     """
+    keys = [secret] if isinstance(secret, str) else list(secret)
+    if not keys:
+        raise WebhookSecretError("no webhook secret given")
     lowered = {k.lower(): v for k, v in headers.items()}
     msg_id = lowered.get("webhook-id")
     timestamp = lowered.get("webhook-timestamp")
@@ -95,9 +101,12 @@ def verify(
         raise WebhookVerificationError("message timestamp too old")
     if ts > current + tolerance_s:
         raise WebhookVerificationError("message timestamp too new")
-    expected = sign(secret, msg_id, ts, body).split(",", 1)[1].encode("ascii")
+    expected = [sign(key, msg_id, ts, body).split(",", 1)[1].encode("ascii") for key in keys]
     for candidate in signatures.split(" "):
         version, _, value = candidate.partition(",")
-        if version == "v1" and hmac.compare_digest(value.encode("ascii", "replace"), expected):
+        if version != "v1":
+            continue
+        given = value.encode("ascii", "replace")
+        if any([hmac.compare_digest(given, e) for e in expected]):  # no early exit per key
             return msg_id
     raise WebhookVerificationError("no matching signature")

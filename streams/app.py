@@ -25,6 +25,7 @@ import faust
 from streams.codec import DeadLetter
 from streams.contracts import Document, ScoredMention
 from streams.faust_transport import tuned_app_class
+from streams.kafka_config import faust_broker, faust_credentials
 from streams.health import Check, liveness, readiness
 from streams.metrics import CONTENT_TYPE, ConsumerLag, Metrics, lag_of
 from streams.processing import Aggregate, Ingest, RawMessage, Score
@@ -40,7 +41,8 @@ EXIT_CODE_STAGE_FAILED = 70
 def faust_settings(kafka: KafkaSettings, stream: StreamSettings) -> dict[str, Any]:
     """faust configuration from our settings (timeouts tuned via KafkaSettings)."""
     return {
-        "broker": [f"kafka://{s.strip()}" for s in kafka.bootstrap_servers.split(",")],
+        "broker": faust_broker(kafka),
+        "broker_credentials": faust_credentials(kafka),  # TLS/SASL: streams/kafka_config.py
         "broker_rebalance_timeout": kafka.rebalance_timeout_s,
         "broker_session_timeout": kafka.session_timeout_s,
         "broker_heartbeat_interval": kafka.heartbeat_interval_s,

@@ -17,6 +17,7 @@ import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.feed import FeedMessage
+from streams.kafka_config import aiokafka_kwargs
 from streams.settings import KafkaSettings
 from streams.topics import Topics
 
@@ -39,7 +40,7 @@ class Tracker:
     async def start(self) -> None:
         t = Topics(self.kafka.topic_prefix)
         self._names = {t.docs: "docs", t.scored: "scored", t.risk: "risk"}
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka.bootstrap_servers,
+        self._consumer = AIOKafkaConsumer(**aiokafka_kwargs(self.kafka),
                                           enable_auto_commit=False,
                                           auto_offset_reset="earliest",
                                           fetch_max_wait_ms=self.kafka.fetch_max_wait_ms)
@@ -100,7 +101,7 @@ async def produce(
     """Send messages (at ``rate``/s, or at once); returns doc_id -> monotonic send time."""
     topics = Topics(kafka.topic_prefix)
     names = {"news": topics.news_raw, "social": topics.social_raw}
-    prod = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=2)
+    prod = AIOKafkaProducer(**aiokafka_kwargs(kafka), linger_ms=2)
     await prod.start()
     sent: dict[str, float] = {}
     start = time.monotonic()

@@ -9,12 +9,13 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaProducer
 
 from streams.feed import FeedMessage
+from streams.kafka_config import aiokafka_kwargs
 from streams.settings import KafkaSettings
 from streams.topics import Topics
 
 
 def producer(kafka: KafkaSettings, **kw: object) -> AIOKafkaProducer:
-    return AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=5, **kw)
+    return AIOKafkaProducer(**aiokafka_kwargs(kafka), linger_ms=5, **kw)
 
 
 async def publish(

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class KafkaSettings(BaseModel):
-    """How to reach the Kafka-protocol broker."""
+    """How to reach the Kafka-protocol broker, and how to authenticate to it.
 
-    model_config = ConfigDict(extra="forbid")
+    streams/kafka_config.py turns this section into the keyword arguments of every client
+    (faust, aiokafka, kafka-python); nothing else reads the security fields.
+    """
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # secrets stay out
 
     bootstrap_servers: str = Field(
         default="localhost:9092", description="Comma-separated bootstrap servers."
@@ -36,6 +45,55 @@ class KafkaSettings(BaseModel):
         description="Consumer fetch.max.wait.ms: longest a fetch waits for data (each hop's "
         "latency on brokers that do not answer early, e.g. Tansu).",
     )
+    security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT",
+        description="PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SASL over TLS).",
+    )
+    sasl_mechanism: SaslMechanism = Field(
+        default="SCRAM-SHA-512",
+        description="SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL_* only).",
+    )
+    sasl_username: str = Field(default="", description="SASL user name (SASL_* only).")
+    sasl_password: SecretStr = Field(
+        default=SecretStr(""), description="SASL password (SASL_* only; or ..._FILE)."
+    )
+    ssl_cafile: str = Field(
+        default="",
+        description="PEM file of the CA(s) that signed the broker certificates; empty = the "
+        "system trust store (SSL, SASL_SSL).",
+    )
+    ssl_certfile: str = Field(
+        default="", description="Client certificate PEM for mutual TLS (may also hold the key)."
+    )
+    ssl_keyfile: str = Field(default="", description="Client private key PEM for mutual TLS.")
+    ssl_key_password: SecretStr = Field(
+        default=SecretStr(""), description="Password of an encrypted client key."
+    )
+    ssl_check_hostname: bool = Field(
+        default=True,
+        description="Check that the broker certificate names the host connected to.",
+    )
+
+    @model_validator(mode="after")
+    def _security_consistent(self) -> KafkaSettings:
+        uses_tls = self.security_protocol in ("SSL", "SASL_SSL")
+        uses_sasl = self.security_protocol.startswith("SASL_")
+        tls_set = [n for n in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+                   if getattr(self, n)] + (["ssl_key_password"]
+                                           if self.ssl_key_password.get_secret_value() else [])
+        if tls_set and not uses_tls:
+            raise ValueError(f"{', '.join(tls_set)} set but security_protocol is "
+                             f"{self.security_protocol} (use SSL or SASL_SSL)")
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValueError("ssl_keyfile needs ssl_certfile (the client certificate)")
+        has_credentials = bool(self.sasl_username or self.sasl_password.get_secret_value())
+        if uses_sasl and not (self.sasl_username and self.sasl_password.get_secret_value()):
+            raise ValueError(f"security_protocol {self.security_protocol} needs sasl_username "
+                             "and sasl_password")
+        if has_credentials and not uses_sasl:
+            raise ValueError(f"sasl_username/sasl_password set but security_protocol is "
+                             f"{self.security_protocol} (use SASL_PLAINTEXT or SASL_SSL)")
+        return self
 
 
 class RedisSettings(BaseModel):

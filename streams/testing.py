@@ -32,6 +32,7 @@ from aiokafka.structs import ConsumerRecord
 
 from streams.contracts import Document, ScoredMention
 from streams.feed import FeedMessage
+from streams.kafka_config import aiokafka_kwargs
 from streams.settings import KafkaSettings, RedisSettings, RiskSettings
 from streams.store import RedisKeys, RiskStore, connect
 from streams.topics import Topics, ensure_topics
@@ -77,11 +78,13 @@ class StandInEngine:
 
 async def read_topic(
     bootstrap: str, topic: str, expect: int | None = None, timeout_s: float = 30.0,
-    idle_s: float = 2.0,
+    idle_s: float = 2.0, kafka: KafkaSettings | None = None,
 ) -> list[ConsumerRecord]:
     """Records of every partition from offset 0: stops at ``expect`` records, at the timeout,
-    or (without ``expect``) once nothing arrived for ``idle_s``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+    or (without ``expect``) once nothing arrived for ``idle_s``. ``kafka`` carries the
+    security settings (TLS/SASL) when the broker needs them."""
+    kafka = (kafka or KafkaSettings()).model_copy(update={"bootstrap_servers": bootstrap})
+    consumer = AIOKafkaConsumer(**aiokafka_kwargs(kafka), enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
     out: list[ConsumerRecord] = []

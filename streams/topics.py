@@ -49,14 +49,17 @@ class Topics:
 
     def all(self) -> list[str]:
         base = [self.news_raw, self.social_raw, self.docs, self.scored, self.risk, self.alerts]
-        return base + [self.dlq(self.news_raw), self.dlq(self.social_raw)]
+        return base + [self.dlq(t) for t in (self.news_raw, self.social_raw, self.docs,
+                                              self.scored)]
 
 
 def ensure_topics(settings: KafkaSettings, names: list[str]) -> list[str]:
     """Create the missing topics; returns the names created."""
     from kafka.admin import KafkaAdminClient, NewTopic  # type: ignore[import-untyped]
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="tp-admin")
+    from streams.kafka_config import kafka_python_kwargs
+
+    admin = KafkaAdminClient(**kafka_python_kwargs(settings), client_id="tp-admin")
     try:
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]

@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from alerts.settings import AlertSettings
 from models.settings import EngineSettings, ModelSettings
 from streams.settings import KafkaSettings, RedisSettings, RiskSettings, StreamSettings
+from tickerpulse.secret_files import EnvWithFiles
 
 
 class ApiSettings(BaseModel):
@@ -78,6 +79,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         env_file=None,
+        hide_input_in_errors=True,  # a rejected value may be a secret: never echo it
     )
 
     model: ModelSettings = Field(default_factory=ModelSettings)
@@ -88,6 +90,19 @@ class Settings(BaseSettings):
     risk: RiskSettings = Field(default_factory=RiskSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment, where any ``X_FILE`` reads ``X`` from a file (secret_files.py)."""
+        env = EnvWithFiles(settings_cls, env_settings, "TICKERPULSE_", "__")
+        return init_settings, env, dotenv_settings, file_secret_settings
     log: LogSettings = Field(default_factory=LogSettings)
 
 

@@ -22,28 +22,49 @@ def webhook() -> None:
     """Standard Webhooks helpers for endpoint owners."""
 
 
-def _check_secret(secret: str) -> str:
-    try:
-        decode_secret(secret)
-    except WebhookSecretError as exc:
-        raise click.BadParameter(str(exc), param_hint="--secret") from None
-    return secret
+def _secrets(given: tuple[str, ...], files: tuple[str, ...]) -> list[str]:
+    """The ``--secret`` values plus the secrets in ``--secret-file`` files (one per line)."""
+    found = [(s, "--secret") for s in given]
+    for path in files:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise click.BadParameter(f"{path}: {exc.strerror}",
+                                     param_hint="--secret-file") from None
+        found += [(line.strip(), "--secret-file") for line in text.splitlines() if line.strip()]
+    if not found:
+        raise click.UsageError("give --secret or --secret-file (or TICKERPULSE_WEBHOOK_SECRET)")
+    for secret, hint in found:
+        try:
+            decode_secret(secret)
+        except WebhookSecretError as exc:
+            raise click.BadParameter(str(exc), param_hint=hint) from None
+    return list(dict.fromkeys(s for s, _ in found))
+
+
+def _secret_options(f):  # type: ignore[no-untyped-def]
+    f = click.option("--secret-file", "secret_files", multiple=True, type=click.Path(),
+                     help="File holding whsec_ secrets, one per line (repeatable).")(f)
+    return click.option("--secret", "secrets_", multiple=True, envvar="TICKERPULSE_WEBHOOK_SECRET",
+                        help="A whsec_ secret (repeatable; the environment variable may hold "
+                             "several, space-separated).")(f)
 
 
 @webhook.command("send-test")
 @click.option("--url", required=True, help="The endpoint to POST to.")
-@click.option("--secret", required=True, envvar="TICKERPULSE_WEBHOOK_SECRET",
-              help="The endpoint's whsec_ secret.")
+@_secret_options
 @click.option("--timeout", "timeout_s", default=10.0, show_default=True, help="Seconds.")
-def send_test(url: str, secret: str, timeout_s: float) -> None:
-    """Send one signed sample alert; exit non-zero unless the endpoint answers 2xx."""
-    _check_secret(secret)
+def send_test(url: str, secrets_: tuple[str, ...], secret_files: tuple[str, ...],
+              timeout_s: float) -> None:
+    """Send one signed sample alert (one signature per secret); exit non-zero unless the
+    endpoint answers 2xx."""
+    secrets = _secrets(secrets_, secret_files)
     event_id = f"evt_test_{uuid.uuid4().hex[:20]}"
     body = sample_payload(event=event_id).to_bytes()
 
     async def go():  # type: ignore[no-untyped-def]
         async with httpx.AsyncClient(follow_redirects=False) as client:
-            return await post_signed(client, url, [secret], event_id, body, timeout_s)
+            return await post_signed(client, url, secrets, event_id, body, timeout_s)
 
     result = asyncio.run(go())
     status = result.http_status if result.http_status is not None else "-"
@@ -53,7 +74,7 @@ def send_test(url: str, secret: str, timeout_s: float) -> None:
 
 
 @webhook.command("verify")
-@click.option("--secret", required=True, envvar="TICKERPULSE_WEBHOOK_SECRET")
+@_secret_options
 @click.option("--body", "body_path", required=True, type=click.Path(allow_dash=True),
               help="File holding the raw request body ('-' for stdin).")
 @click.option("--header", "-H", "headers", multiple=True,
@@ -64,10 +85,12 @@ def send_test(url: str, secret: str, timeout_s: float) -> None:
 @click.option("--tolerance", type=int, default=None,
               help=f"Accepted clock skew in seconds (default: the setting "
                    f"alerts.webhook_timestamp_tolerance_s, {DEFAULT_TOLERANCE_S}).")
-def verify_cmd(secret: str, body_path: str, headers: tuple[str, ...], msg_id: str | None,
-               timestamp: str | None, signature: str | None, tolerance: int | None) -> None:
-    """Verify a received webhook's signature; exit 0 when valid, 1 otherwise."""
-    _check_secret(secret)
+def verify_cmd(secrets_: tuple[str, ...], secret_files: tuple[str, ...], body_path: str,
+               headers: tuple[str, ...], msg_id: str | None, timestamp: str | None,
+               signature: str | None, tolerance: int | None) -> None:
+    """Verify a received webhook's signature; exit 0 when valid (a signature matches any of the
+    secrets given), 1 otherwise."""
+    secrets = _secrets(secrets_, secret_files)
     if tolerance is None:
         from tickerpulse.settings import load_settings
 
@@ -84,7 +107,7 @@ def verify_cmd(secret: str, body_path: str, headers: tuple[str, ...], msg_id: st
         if option is not None:
             given[header] = option
     try:
-        event_id = verify(secret, given, raw, tolerance_s=tolerance)
+        event_id = verify(secrets, given, raw, tolerance_s=tolerance)
     except WebhookVerificationError as exc:
         click.echo(f"invalid: {exc}", err=True)
         sys.exit(1)
