@@ -74,3 +74,43 @@ def test_generic_leftovers_and_ratings_do_not_link(linker):
     text = "Compass Point ups Centene to BBB- from BB+"
     links = tickers(linker.link(text, [org(text, "Compass Point")]))
     assert not {"CMPGY", "BB", "BBB"} & set(links)
+
+
+@pytest.mark.parametrize("hint", ["\x00", "A B", "\U0001f680", "X" * 40, "AA\nPL", "a:b", "",
+                                  "$", "\u200bAAPL", "BRK/B"])
+def test_hints_that_are_not_tickers_never_link(linker, hint):
+    links = linker.link("Shares slid on weak guidance", [], [hint, "msft"])
+    assert [link.ticker for link in links] == ["MSFT"]
+
+
+def test_every_link_keeps_the_ticker_syntax(linker):
+    from models.tickers import is_ticker
+
+    text = "$aapl $BRK.B $toolongcashtag Toyota and VOLV-B.ST rally; BRK-B, 7203.T too"
+    links = linker.link(text, [org(text, "Toyota")], ["\x00", "brk-b", "7203.t", "x" * 17])
+    assert links and all(is_ticker(link.ticker) for link in links)
+    assert {"AAPL", "BRK-B", "7203.T"} <= {link.ticker for link in links}
+
+
+def test_ticker_syntax():
+    from models.tickers import is_ticker, normalise_ticker
+
+    assert [normalise_ticker(t) for t in (" $aapl ", "brk-b", "VOLV-B.ST", "7203.t")] == [
+        "AAPL", "BRK-B", "VOLV-B.ST", "7203.T"]
+    for bad in ("A B", "\x00", "AA\nPL", "A" * 11, "A.BCDEF", "A-B.C-D", "ÄAPL", "ﬁ", 7, None):
+        assert normalise_ticker(bad) is None
+    assert is_ticker("AAPL") and not is_ticker("aapl") and not is_ticker("$AAPL")
+
+
+def test_the_universe_reads_plain_lists_and_the_sec_json(tmp_path):
+    from models.tickers import catalogue_symbols, known_universe, read_ticker_file
+
+    plain = tmp_path / "mine.csv"
+    plain.write_text("ticker,name\nzzzq,Zed\n# comment\nA B,bad\n\nqqqz # inline\n")
+    assert read_ticker_file(plain) == {"TICKER", "ZZZQ", "QQQZ"}
+    sec = tmp_path / "sec.json"
+    sec.write_text('{"0": {"cik_str": 1, "ticker": "HOOD", "title": "x"}, '
+                   '"1": {"ticker": "\\u0000"}}')
+    assert read_ticker_file(sec) == {"HOOD"}
+    assert {"AAPL", "GOOGL", "7203.T"} <= catalogue_symbols()
+    assert known_universe(str(sec)) == catalogue_symbols() | {"HOOD"}
