@@ -5,11 +5,12 @@ channel and ticker, so alerts reach each receiver in firing order per ticker. Cl
 conditional UPDATE, so two workers never send the same delivery at the same time.
 
 Claims expire on the database's clock (``claimed_until`` is written and compared as
-``now() + claim_s`` on the server, never a worker's clock), and every claim increments the
-row's ``claim_token``: a fencing token. A worker whose claim expired (a stalled process, a
-receiver slower than ``claim_s``) may still finish its attempt, but :meth:`OutboxQueue.record`
-only stores a result for the current token; a stale holder's result is dropped and logged,
-so it can neither overwrite the new holder's outcome nor release the new holder's claim.
+``now() + claim_s`` on the server, never a worker's clock), and every claim and every release
+(a recorded result) increments the row's ``claim_token``: a fencing token. A worker whose
+claim expired (a stalled process, a receiver slower than ``claim_s``) may still finish its
+attempt, but :meth:`OutboxQueue.record` only stores a result for the current token; a stale
+holder's result is dropped and logged, so it can neither overwrite the new holder's outcome
+nor release the new holder's claim.
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ class OutboxQueue:
             status = "failed"
         values: dict[str, object] = {"attempts": item.attempt, "status": status,
                                      "claimed_until": None, "claimed_by": None,
-                                     "last_error": result.error}
+                                     "last_error": result.error,
+                                     "claim_token": Delivery.claim_token + 1}  # released
         if status == "delivered":
             values["delivered_at"] = now
         if status == "pending" and next_at is not None:
@@ -154,14 +156,6 @@ class OutboxQueue:
         with self.session() as s:
             q = sa.select(sa.func.count()).select_from(Delivery).where(Delivery.status == "pending")
             return int(s.scalar(q) or 0)
-
-    def backlog(self) -> tuple[int, datetime | None]:
-        """Pending deliveries (due or backing off) and when the oldest was created."""
-        q = sa.select(sa.func.count(), sa.func.min(Delivery.created_at)).where(
-            Delivery.status == "pending")
-        with self.session() as s:
-            count, oldest = s.execute(q).one()
-        return int(count or 0), oldest
 
     def backlog(self) -> tuple[int, datetime | None]:
         """Pending deliveries (due or backing off) and when the oldest was created."""

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alerts_support import Receiver
 from click.testing import CliRunner
 from fastapi import FastAPI
-from test_alerts_receiver import Receiver
 
 from alerts.signing import generate_secret, signed_headers
 from alerts.store.repository import AlertStore

@@ -13,8 +13,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from alerts_support import Receiver, wait_until
 from kafka import KafkaProducer
-from test_alerts_receiver import Receiver, wait_until
 
 from alerts.signing import generate_secret
 from alerts.store.repository import AlertStore

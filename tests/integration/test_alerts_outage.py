@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from test_alerts_receiver import Receiver
+from alerts_support import Receiver
 
 from alerts.signing import generate_secret
 from alerts.store.repository import AlertStore

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from test_alerts_receiver import Receiver
+from alerts_support import Receiver
 
 from alerts.decision import Notification
 from alerts.settings import AlertSettings

@@ -13,8 +13,8 @@ from datetime import timedelta
 import httpx
 import jsonschema
 import pytest
+from alerts_support import Receiver
 from fastapi import FastAPI
-from test_alerts_receiver import Receiver
 
 from alerts.dispatch import Dispatcher
 from alerts.notifiers import WebhookNotifier

@@ -1,17 +1,23 @@
-"""In-process harness: pipeline + outbox + dispatcher on SQLite with httpx.MockTransport."""
+"""In-process harness: pipeline + outbox + dispatcher on SQLite with httpx.MockTransport;
+the claim fencing token, claim expiry on the database clock, the state version check between
+two writers, and isolation of updates the history cannot store."""
 
 from __future__ import annotations
 
 import json
 import random
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import jsonschema
 import pytest
+import sqlalchemy as sa
 from standardwebhooks.webhooks import Webhook
 
+from alerts.decision import event_id, fingerprint
 from alerts.dispatch import Dispatcher
 from alerts.notifiers import WebhookNotifier, classify_status
 from alerts.payload import SCHEMA_PATH, AlertPayload, export_schema
@@ -20,8 +26,10 @@ from alerts.retry import backoff_s, next_attempt_at
 from alerts.rules import parse_rules
 from alerts.settings import RetrySettings, WebhookEndpointSettings
 from alerts.signing import generate_secret
-from alerts.store.outbox import OutboxQueue
-from alerts.store.repository import AlertStore
+from alerts.store.dbclock import db_after
+from alerts.store.outbox import AttemptResult, OutboxQueue
+from alerts.store.repository import AlertStore, StateConflict
+from alerts.store.tables import Delivery
 from streams.contracts import ContributingDocument, RiskUpdate
 
 RULES = parse_rules("""
@@ -195,3 +203,131 @@ rules:
     payload = json.loads(alert.payload)
     assert payload["risk"]["score"] == 80 and payload["top_documents"][0]["id"] == "news:w:1"
     assert [d.channel for d in deliveries] == ["kafka"]
+
+
+# ---- fencing, the database clock, optimistic concurrency, isolation -----------------------
+
+
+def decided_alert(tmp_path: Path, clock: Clock):  # type: ignore[no-untyped-def]
+    store, pipeline, _, _ = build(tmp_path, lambda r: httpx.Response(204), clock)
+    (event_id,) = pipeline.process([risk("AAPL", 80, clock)])
+    return store, OutboxQueue(store.session), event_id
+
+
+def test_only_the_current_claim_records_a_result(tmp_path: Path) -> None:
+    """A worker whose claim expired (and was retaken) cannot record its outcome: the fencing
+    token it holds is no longer current."""
+    clock = Clock()
+    store, queue, event_id = decided_alert(tmp_path, clock)
+    (stale,) = queue.claim_heads(clock(), "a", timedelta(seconds=0.3))
+    time.sleep(0.6)  # a's claim expires on the database's clock
+    (current,) = queue.claim_heads(clock(), "b", timedelta(seconds=60))
+    assert current.event_id == stale.event_id == event_id
+    assert current.token == stale.token + 1
+    ok = AttemptResult("ok", 5.0, 204)
+    assert queue.record(stale, ok, clock(), None) == "stale"
+    _, (delivery,), attempts = store.get_alert(event_id)
+    assert delivery.status == "pending" and delivery.claimed_by == "b" and attempts == []
+    assert queue.record(current, AttemptResult("retryable", 5.0, 503), clock(),
+                        clock() + timedelta(seconds=1)) == "pending"
+    assert queue.record(current, ok, clock(), None) == "stale"  # a token records once
+    _, (delivery,), attempts = store.get_alert(event_id)
+    assert delivery.status == "pending" and [a.http_status for a in attempts] == [503]
+
+
+def test_claim_expiry_uses_the_database_clock(tmp_path: Path) -> None:
+    """Claims are written and compared on the database's clock: a worker whose clock runs a
+    day ahead does not see a fresh claim as expired, and one whose clock stands still sees
+    an old one expire."""
+    clock = Clock()
+    store, queue, _ = decided_alert(tmp_path, clock)
+    assert len(queue.claim_heads(clock(), "a", timedelta(seconds=60))) == 1
+    assert queue.claim_heads(clock() + timedelta(days=1), "b", timedelta(seconds=60)) == []
+    with store.session.begin() as s:  # make a's claim one that ends in 0.3 s, server time
+        s.execute(sa.update(Delivery).values(claimed_until=db_after(0.3)))
+    assert queue.claim_heads(clock(), "b", timedelta(seconds=60)) == []
+    time.sleep(0.6)
+    (taken,) = queue.claim_heads(clock(), "b", timedelta(seconds=60))  # clock did not move
+    assert taken.token == 2
+
+
+def test_two_writers_on_one_ticker_never_reuse_a_sequence_number(tmp_path: Path) -> None:
+    """Writer A reads AAPL's state, writer B commits a newer one, A's commit conflicts: A
+    reloads and decides again from B's state. Without the version check A would overwrite
+    B's state with an older sequence number, and the next firing would reuse an event id
+    that exists already: dropped."""
+    clock = Clock()
+    store_a, a, _, _ = build(tmp_path, lambda r: httpx.Response(204), clock)
+    store_b = AlertStore(store_a.url)
+    b = AlertPipeline(RULES, store_b, ["webhook:ops"], public_url="http://dash",
+                      deadline=timedelta(hours=1), clock=clock)
+    first = a.process([risk("AAPL", 80, clock)])  # firing, seq 1
+    read = store_a.load_states
+    interleaved = []
+
+    def load_then_b_writes(tickers):  # type: ignore[no-untyped-def]
+        states = read(tickers)
+        if not interleaved:
+            interleaved.append(b.process([risk("AAPL", 50, clock), risk("AAPL", 80, clock)]))
+        return states
+
+    store_a.load_states = load_then_b_writes  # type: ignore[method-assign]
+    mine = a.process([risk("AAPL", 50, clock)])  # resolves B's new firing: seq 4
+    assert a.conflicts == 1 and len(interleaved[0]) == 2 and len(mine) == 1
+    later = b.process([risk("AAPL", 80, clock)])  # fires again: seq 5, stored, not dropped
+    assert len(later) == 1
+    fp = fingerprint("high", "AAPL")
+    stored = sorted(store_a.list_alerts(), key=lambda r: r.id)
+    assert [r.event_id for r in stored] == [event_id(fp, n) for n in range(1, 6)]
+    assert [r.event_id for r in stored] == first + interleaved[0] + mine + later
+    assert [r.status for r in stored] == ["firing", "resolved", "firing", "resolved", "firing"]
+    state = store_a.load_states(["AAPL"])["AAPL"]
+    assert state.rules["high"].seq == 5 and state.version == 4  # four writes
+    with pytest.raises(StateConflict):  # a write from a stale read changes nothing
+        store_b.commit_decisions({"AAPL": replace(state, version=3)}, [], [], clock(),
+                                 timedelta(hours=1))
+    assert store_a.load_states(["AAPL"])["AAPL"].version == 4
+    store_b.close()
+
+
+def test_a_ticker_the_database_cannot_store_is_rejected_alone(tmp_path: Path) -> None:
+    clock = Clock()
+    store, pipeline, _, _ = build(tmp_path, lambda r: httpx.Response(204), clock)
+    batch = [risk(t, 90, clock) for t in ["AAA", "\x00", "X" * 33, "ß" * 17, "BAD", "BBB"]]
+    where = [("risk/0", n) for n in range(len(batch))]
+    commit = store.commit_decisions
+
+    def refuse_bad(states, *args, **kw):  # type: ignore[no-untyped-def]
+        if "BAD" in states:  # as PostgreSQL refuses a value: a DataError on this batch
+            raise sa.exc.DataError("INSERT ...", {}, Exception("invalid byte sequence"))
+        return commit(states, *args, **kw)
+
+    store.commit_decisions = refuse_bad  # type: ignore[method-assign]
+    out = pipeline.run(batch, where)
+    assert sorted(a.ticker for a in store.list_alerts()) == ["AAA", "BBB"]
+    assert len(out.new_ids) == 2
+    assert [(r.index, r.reason) for r in out.rejected] == [
+        (1, "invalid_ticker"), (2, "invalid_ticker"), (3, "invalid_ticker"), (4, "unstorable")]
+    assert "NUL" in out.rejected[0].detail and "33" in out.rejected[1].detail
+    assert pipeline.run(batch, where).new_ids == []  # a replay: nothing new
+
+
+def test_timers_run_for_the_partitions_owned_from_stored_state(tmp_path: Path) -> None:
+    held = parse_rules(RULES.text + "    for: 2m\n", "held.yaml")
+    clock = Clock()
+    store = AlertStore(f"sqlite:///{tmp_path}/t.db", migrate=True)
+    pipeline = AlertPipeline(held, store, ["kafka"], public_url="http://dash",
+                             deadline=timedelta(hours=1), clock=clock)
+    assert pipeline.run([risk("AAA", 80, clock), risk("BBB", 80, clock), risk("CCC", 10, clock)],
+                        [("risk/0", 1), ("risk/1", 1), ("risk/1", 2)]).new_ids == []
+    assert store.tickers_with_timers({"risk": {1}}) == ["BBB"]  # CCC: nothing pending
+    assert store.tickers_with_timers({"risk": {0, 1}}) == ["AAA", "BBB"]
+    assert store.tickers_with_timers({"other": {0, 1}}) == []
+    clock.advance(121)
+    restarted = AlertPipeline(held, store, ["kafka"], public_url="http://dash",
+                              deadline=timedelta(hours=1), clock=clock)
+    (fired,) = restarted.tick_owned({"risk": {1}})
+    assert store.get_alert(fired)[0].ticker == "BBB"
+    assert store.tickers_with_timers({"risk": {1}}) == ["BBB"]  # firing: repeats, resolves
+    (other,) = restarted.tick_owned({"risk": {0}})
+    assert store.get_alert(other)[0].ticker == "AAA"
