@@ -543,7 +543,9 @@ def test_redis_never_evicts_and_keeps_an_append_only_file() -> None:
 def test_api_is_published_on_loopback_only_by_default() -> None:
     services = _services()
     published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
-    assert published == {"api": ["127.0.0.1:8080:8080"]}
+    assert all(p.startswith("127.0.0.1:") for ports in published.values() for p in ports)
+    assert {n: p for n, p in published.items() if not services[n].get("profiles")} == \
+        {"api": ["127.0.0.1:8080:8080"]}
     env = _environment(services["api"])
     assert env["TICKERPULSE_API__INSECURE"] == "false"
     exposed = _services({"TICKERPULSE_API_PUBLISH": "0.0.0.0:8443"})["api"]["ports"]
@@ -572,6 +574,27 @@ def test_gpu_profile_runs_the_score_role_on_an_nvidia_gpu() -> None:
         assert _environment(services[service])["HF_HUB_OFFLINE"] == "1"
         assert "models:/models:ro" in services[service]["volumes"]
     assert [n for n, s in services.items() if "deploy" in s] == ["score-gpu"]
+
+
+def test_bind_mounts_exist_and_monitoring_scrapes_every_role() -> None:
+    services = _services()
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith(".") and (DEPLOY / source).resolve().is_relative_to(ROOT):
+                assert (DEPLOY / source).exists(), f"{name}: {source}"
+    scrape = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    targets = {t for job in scrape["scrape_configs"] for c in job["static_configs"]
+               for t in c["targets"]}
+    health = {}
+    for name, service in services.items():
+        test = " ".join(service.get("healthcheck", {}).get("test", []))
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/readyz", test)
+        if _is_tickerpulse(service) and found and not service.get("profiles"):
+            health[f"{name}:{found[1]}"] = name
+    assert targets == set(health), "Prometheus scrapes each role on its health port"
+    for rules in scrape["rule_files"]:
+        assert (DEPLOY / "prometheus" / rules).exists()
 
 
 def test_compose_env_and_secrets_load_into_settings(tmp_path: Path) -> None:
