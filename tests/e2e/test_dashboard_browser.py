@@ -2,7 +2,8 @@
 
 Scored mentions go through the real RiskStore into Redis; the app is served by uvicorn on a
 free port; Chromium loads the page, which must show the tickers ranked by risk and, on a click,
-the ticker's components and top documents.
+the ticker's components and top documents. Once an API token exists, the page asks for one,
+refuses a wrong one, and with a right one (kept in sessionStorage) shows the same board.
 """
 
 from __future__ import annotations
@@ -47,8 +48,18 @@ async def _seed(settings: Settings, mentions: list[ScoredMention]) -> None:
 
 @pytest.fixture
 def served(redis_url: str, redis_prefix: str, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    yield from _serve(redis_url, redis_prefix, tmp_path, token_role=None)
+
+
+@pytest.fixture
+def served_with_token(redis_url: str, redis_prefix: str, tmp_path):  # type: ignore[no-untyped-def]
+    yield from _serve(redis_url, redis_prefix, tmp_path, token_role="read")
+
+
+def _serve(redis_url: str, redis_prefix: str, tmp_path, token_role: str | None):  # type: ignore[no-untyped-def]
     import uvicorn
 
+    from streams.contracts import utc_now
     from tickerpulse.dashboard import build_dashboard
 
     settings = Settings(
@@ -59,12 +70,14 @@ def served(redis_url: str, redis_prefix: str, tmp_path) -> str:  # type: ignore[
     mentions += [_mention(i, "GOODCO", "positive", 0.9) for i in range(3)]
     asyncio.run(_seed(settings, mentions))
     dashboard = build_dashboard(settings)
+    token = dashboard.tokens.create("browser", token_role, utc_now()) if token_role else None
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(dashboard.app, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for_port("127.0.0.1", port)
-    yield f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    yield (url, token) if token_role else url
     server.should_exit = True
     thread.join(timeout=10)
     dashboard.alerts.close()
@@ -94,6 +107,44 @@ def test_page_ranks_tickers_and_shows_details(served: str) -> None:
         assert docs and all("GOODCO headline" in d for d in docs)
         assert page.locator("#components tr").count() > 0
         page.screenshot(path=str(_artifacts() / "dashboard.png"), full_page=True)
+        browser.close()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium not installed")
+def test_page_asks_for_a_token_and_uses_it(served_with_token: tuple[str, str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, token = served_with_token
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        sent: list[str | None] = []
+        page.on("request", lambda r: sent.append(r.headers.get("authorization"))
+                if "/api/v1/risk" in r.url else None)
+        page.goto(url + "/")
+        page.wait_for_selector("#auth:not([hidden])", timeout=10_000)
+        assert page.locator("#board tbody tr.row").count() == 0
+        page.fill("#token-input", "tp_" + "wrong" * 9)
+        page.click("#auth button[type=submit]")
+        page.wait_for_function(
+            "document.querySelector('#auth-error').textContent.includes('not valid')")
+        page.fill("#token-input", token)
+        page.click("#auth button[type=submit]")
+        page.wait_for_selector("#board tbody tr.row", timeout=10_000)
+        page.wait_for_selector("#auth", state="hidden", timeout=10_000)
+        tickers = page.locator("#board tbody tr.row td:first-child").all_inner_texts()
+        assert tickers == ["BADCO", "GOODCO"]
+        assert page.evaluate("sessionStorage.getItem('tickerpulse.api-token')") == token
+        assert f"Bearer {token}" in sent and None in sent  # first without, then with
+        page.reload()  # same tab: the token is still there, no prompt
+        page.wait_for_selector("#board tbody tr.row", timeout=10_000)
+        page.wait_for_selector("#auth", state="hidden", timeout=10_000)
+        page.click("#signout")
+        page.wait_for_selector("#auth:not([hidden])", timeout=10_000)
         browser.close()
 
 
