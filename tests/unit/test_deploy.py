@@ -40,7 +40,7 @@ K8S = DEPLOY / "k8s"
 COMPOSE = DEPLOY / "docker-compose.yml"
 DOCKERFILE = DEPLOY / "Dockerfile"
 PREFIX = "TICKERPULSE_"
-K8S_VERSION = "1.31.0"  # the oldest Kubernetes release the manifests are meant for
+K8S_VERSION = "1.30.0"  # the oldest release the manifests target (kubernetes-validate>=1.30)
 OPTIONAL_MANIFESTS = {"secret.example.yaml", "hpa-worker.yaml", "model-build-job.yaml"}
 SECRET_MOUNT = "/run/secrets/tickerpulse"
 HEALTH_PORT = {"worker": ("stream", "web_port"), "score": ("stream", "web_port"),
