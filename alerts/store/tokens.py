@@ -100,7 +100,7 @@ class TokenStore:
             raise TokenNameTakenError(f"a token named {name!r} exists already") from None
         return token
 
-    def list(self) -> list[TokenInfo]:
+    def all(self) -> list[TokenInfo]:
         with self.session() as s:
             return [_info(r) for r in s.scalars(sa.select(ApiToken).order_by(ApiToken.id))]
 

@@ -108,7 +108,7 @@ def token_list(as_json: bool) -> None:
     """Names, roles, creation, last use and revocation of every token (never the hash)."""
     store, tokens = _tokens()
     try:
-        rows = tokens.list()
+        rows = tokens.all()
     finally:
         store.close()
 
