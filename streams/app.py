@@ -1,15 +1,19 @@
 """The faust app: three agents moving records between topics and the stage objects.
 
 ``ingest``    news.raw + social.raw -> docs (key doc_id)   | bad input -> <topic>.dlq
-``score``     docs -> take(n, within) -> engine -> scored (key ticker)
-``aggregate`` scored -> Redis (idempotent) -> risk (key ticker)
+``score``     docs -> take(n, within) -> engine -> scored (key ticker) | bad -> docs.dlq
+``aggregate`` scored -> Redis (idempotent) -> risk (key ticker)        | bad -> scored.dlq
 
-Every agent runs at concurrency 1 and scales by partitions (faust #606: with concurrency > 1
-offsets are committed past messages still in flight). ``take_events`` acks a batch only after
-the loop body finishes, i.e. after the Redis write and the sends; faust flushes the producer
-before it commits. A batch is never abandoned half-way: a cancel (shutdown) waits for the
-batch to finish first, and an unexpected error is retried and finally ends the process
-without committing (``os._exit``), so the batch is consumed again after a restart.
+Every agent reads raw bytes and decodes inside its stage (:mod:`streams.processing`): a
+message that cannot be decoded, or that makes the stage raise, is dead-lettered with its
+reason and source coordinates and the rest of its batch goes on. Every agent runs at
+concurrency 1 and scales by partitions (faust #606: with concurrency > 1 offsets are
+committed past messages still in flight). ``take_events`` acks a batch only after the loop
+body finishes, i.e. after the Redis write and the sends (records and dead letters); faust
+flushes the producer before it commits. A batch is never abandoned half-way: a cancel
+(shutdown) waits for the batch to finish first, and a failure of a service (Redis, broker) is
+retried and finally ends the process without committing (``os._exit``), so the batch is
+consumed again after a restart.
 """
 
 from __future__ import annotations
@@ -17,18 +21,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 import faust
 
-from streams.codec import DeadLetter
-from streams.contracts import Document, ScoredMention
+from streams.codec import DeadLetter, Limits
+from streams.contracts import DocumentKind
 from streams.faust_transport import tuned_app_class
-from streams.kafka_config import faust_broker, faust_credentials
 from streams.health import Check, liveness, readiness
+from streams.kafka_config import faust_broker, faust_credentials
 from streams.metrics import CONTENT_TYPE, ConsumerLag, Metrics, lag_of
-from streams.processing import Aggregate, Ingest, RawMessage, Score
+from streams.processing import Aggregate, Ingest, Output, RawMessage, Score, isolated
 from streams.settings import KafkaSettings, StreamSettings
 from streams.topics import Topics
 
@@ -62,7 +66,11 @@ def faust_settings(kafka: KafkaSettings, stream: StreamSettings) -> dict[str, An
 
 
 async def run_stage(stage: Callable[[], Awaitable[T]], what: str) -> T:
-    """Run one batch's side effects to completion, even if the agent is being cancelled."""
+    """Run one batch's side effects to completion, even if the agent is being cancelled.
+
+    Only failures of services reach here (a message's own failure is isolated and
+    dead-lettered inside the stage, see :func:`streams.processing.isolated`): retried with
+    backoff, then the process exits without committing, so the batch is read again."""
     for attempt in range(1, RETRIES_BEFORE_EXIT + 1):
         task = asyncio.ensure_future(stage())
         try:
@@ -93,54 +101,55 @@ async def send_all(app: faust.App, messages: list[Outgoing]) -> None:
     await asyncio.gather(*futures)
 
 
-def _add_ingest(app: faust.App, topics: Topics, ingest: Ingest, n: int, within: float) -> None:
-    kind_of = {topics.news_raw: "news", topics.social_raw: "social"}
+def dead_letter_message(letter: DeadLetter) -> Outgoing:
+    """A dead letter as the message for ``<source topic>.dlq`` (headers carry the why/where)."""
+    return (Topics.dlq(letter.topic), letter.key, letter.value, letter.headers())
 
-    def dead(letter: DeadLetter) -> Outgoing:
-        return (Topics.dlq(letter.topic), letter.key, letter.value, letter.headers())
 
-    @app.agent(_raw(app, topics.news_raw, topics.social_raw), name="ingest", concurrency=1)
-    async def ingest_agent(s: Any) -> None:  # a faust Stream
+class Stage(Protocol):
+    limits: Limits
+    metrics: Metrics
+
+    async def handle(self, batch: Sequence[RawMessage]) -> Output: ...
+
+
+def _add_agent(
+    app: faust.App, name: str, sources: list[str], stage: Stage, out_topic: str, n: int,
+    within: float, kind_of: Mapping[str, DocumentKind] | None = None,
+) -> None:
+    """One agent: raw bytes in (no faust deserialisation that could fail), the stage's
+    ``handle`` with isolation, its records and dead letters sent, then the batch acked."""
+    kinds = dict(kind_of or {})
+
+    @app.agent(_raw(app, *sources), name=name, concurrency=1)
+    async def agent(s: Any) -> None:  # a faust Stream
         async for events in s.take_events(n, within):
             batch = [RawMessage(e.message.topic, e.message.partition, e.message.offset,
-                                e.message.key, e.message.value,
-                                kind_of[e.message.topic])  # type: ignore[arg-type]
+                                e.message.key, e.message.value, kinds.get(e.message.topic))
                      for e in events]
 
-            async def stage(batch: list[RawMessage] = batch) -> None:
-                out, letters = await ingest.process(batch)
-                await send_all(app, [(topics.docs, d.doc_id.encode(), d.to_json_bytes(), None)
-                                     for d in out] + [dead(letter) for letter in letters])
+            async def run(batch: list[RawMessage] = batch) -> None:
+                out = await isolated(stage.handle, batch, stage.limits, stage.metrics)
+                await send_all(app, [(out_topic, key, value, None) for key, value in out.records]
+                               + [dead_letter_message(letter) for letter in out.dead])
 
-            await run_stage(stage, "ingest")
+            await run_stage(run, name)
+
+
+def _add_ingest(app: faust.App, topics: Topics, ingest: Ingest, n: int, within: float) -> None:
+    kind_of: dict[str, DocumentKind] = {topics.news_raw: "news", topics.social_raw: "social"}
+    _add_agent(app, "ingest", [topics.news_raw, topics.social_raw], ingest, topics.docs, n,
+               within, kind_of)
 
 
 def _add_score(app: faust.App, topics: Topics, score: Score, n: int, within: float) -> None:
-    @app.agent(_raw(app, topics.docs), name="score", concurrency=1)
-    async def score_agent(s: Any) -> None:
-        async for events in s.take_events(n, within):
-            batch = [Document.model_validate_json(e.value) for e in events]
-
-            async def stage(batch: list[Document] = batch) -> None:
-                await send_all(app, [(topics.scored, m.ticker.encode(), m.to_json_bytes(), None)
-                                     for m in await score.process(batch)])
-
-            await run_stage(stage, "score")
+    _add_agent(app, "score", [topics.docs], score, topics.scored, n, within)
 
 
 def _add_aggregate(
     app: faust.App, topics: Topics, aggregate: Aggregate, n: int, within: float
 ) -> None:
-    @app.agent(_raw(app, topics.scored), name="aggregate", concurrency=1)
-    async def aggregate_agent(s: Any) -> None:
-        async for events in s.take_events(n, within):
-            batch = [ScoredMention.model_validate_json(e.value) for e in events]
-
-            async def stage(batch: list[ScoredMention] = batch) -> None:
-                await send_all(app, [(topics.risk, u.ticker.encode(), u.to_json_bytes(), None)
-                                     for u in await aggregate.process(batch)])
-
-            await run_stage(stage, "aggregate")
+    _add_agent(app, "aggregate", [topics.scored], aggregate, topics.risk, n, within)
 
 
 def create_app(

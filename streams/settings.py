@@ -166,6 +166,44 @@ class StreamSettings(BaseModel):
     commit_interval_s: float = Field(
         default=1.0, gt=0, description="How often consumed offsets are committed."
     )
+    max_message_bytes: int = Field(
+        default=900_000,
+        ge=4096,
+        le=960_000,
+        description="Largest message value read or produced. A bigger input is dead-lettered "
+        "`oversize` with its size, SHA-256 and first 64 KiB (stays under the producer's "
+        "1,000,000-byte request limit with key and headers).",
+    )
+    max_ticker_hints: int = Field(
+        default=32, ge=0, le=1000,
+        description="Most entries in a record's `tickers`; more: dead letter `too_many_tickers`.",
+    )
+    max_linked_tickers: int = Field(
+        default=16, ge=1, le=1000,
+        description="Most tickers one document is scored for; the most relevant are kept.",
+    )
+    unknown_ticker_hints: Literal["low_confidence", "reject"] = Field(
+        default="low_confidence",
+        description="Hints outside the known universe: kept as links of at most "
+        "`unknown_hint_confidence`, or removed from the document at ingest.",
+    )
+    unknown_hint_confidence: float = Field(
+        default=0.3, ge=0, le=1, description="Link confidence cap of an unknown hinted ticker."
+    )
+    ticker_universe_file: str = Field(
+        default="",
+        description="Extra known tickers: one per line (or first CSV column), or the SEC's "
+        "company_tickers.json; empty = pytickersymbols + models/aliases.csv only.",
+    )
+    max_event_age_days: float = Field(
+        default=30.0, gt=0,
+        description="Older `published_at`/`created_at`: dead letter `timestamp_out_of_range`.",
+    )
+    max_event_future_s: float = Field(
+        default=300.0, ge=0,
+        description="Event times further ahead of the worker clock: dead letter "
+        "`timestamp_out_of_range`.",
+    )
 
 
 class RiskSettings(BaseModel):
