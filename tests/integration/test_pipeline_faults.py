@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.errors import DLQ_REASONS
-from streams.feed import Feed, FeedMessage, Truth, malformed
+from streams.feed import MALFORMED_REASONS, Feed, FeedMessage, Truth, malformed
 from streams.producer import publish
 from streams.testing import PipelineRun as Run
 from streams.testing import explicit_pairs, free_port, read_topic
@@ -70,7 +69,7 @@ async def test_malformed_messages_go_to_the_dlq_with_reason_and_good_ones_are_sc
         good = list(Feed(seed=9, rumour=None, run_id=run.name).messages(10_000))
         bad = []
         for i in range(1_000):
-            reason, kind = DLQ_REASONS[i % len(DLQ_REASONS)], ("news", "social")[i % 2]
+            reason, kind = MALFORMED_REASONS[i % len(MALFORMED_REASONS)], ("news", "social")[i % 2]
             truth = Truth(f"bad-{i}", kind, "", reason, "baseline")
             bad.append(FeedMessage(kind, f"bad-{i}".encode(), malformed(i, reason, kind), truth))
         mixed = good + bad
