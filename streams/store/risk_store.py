@@ -147,8 +147,8 @@ class RiskStore:
         await self._repair_if_redis_came_back()
         result = await self._commit(mentions)
         self.outcomes.update(result.outcomes)
+        await self._repair_if_redis_came_back()  # before remembering: this batch landed after
         self._remember(mentions, result.outcomes)
-        await self._repair_if_redis_came_back()
         return result
 
     async def _commit(self, mentions: Sequence[ScoredMention]) -> CommitResult:
