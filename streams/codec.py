@@ -285,7 +285,8 @@ def decode_input(
     ``now`` (the ingest clock) enables the event-time window."""
     limits = Limits.of(limits)
     data = _parse_json(raw, limits.max_message_bytes)
-    record: InputRecord = _validate(NewsArticle if kind == "news" else SocialPost, data)
+    record: InputRecord = (_validate(NewsArticle, data) if kind == "news"
+                           else _validate(SocialPost, data))
     if isinstance(record, NewsArticle):
         required, at, name = record.headline, record.published_at, "published_at"
         ids = {"id": record.id, "source": record.source, "url": record.url}
