@@ -3,11 +3,21 @@
 Order of side effects per batch: decisions and outbox rows are committed to SQL first, the
 consumer offset after (a crash in between replays the batch; the stored state and the
 deterministic event ids make the replay change nothing), delivery last, from the outbox.
+
+Timers (`for`, cooldown, repeats, expiring silences) run for every ticker with pending state
+whose last input came from a partition this worker is assigned, read from SQL: on start, on
+every assignment and every ``timer_interval_s``; nothing depends on what this process saw.
+
+No record stops the consumer: one that does not decode as a RiskUpdate, and one whose ticker
+the alert history cannot store, go to ``<risk>.dlq`` with a reason and their source
+coordinates (the ``tp-dlq-*`` / ``tp-source-*`` headers of :class:`streams.codec.DeadLetter`),
+before the offset is committed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -15,16 +25,16 @@ from typing import Any
 
 import httpx
 from aiokafka import ConsumerRebalanceListener  # type: ignore[import-untyped]
-from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.dispatch import Dispatcher
 from alerts.notifiers import KafkaAlertsNotifier, Notifier, WebhookNotifier
-from alerts.pipeline import AlertPipeline
+from alerts.pipeline import AlertPipeline, Processed
 from alerts.rules import load_rules
 from alerts.settings import AlertSettings
 from alerts.store.outbox import OutboxQueue
-from alerts.store.repository import AlertStore
+from alerts.store.repository import AlertStore, StateConflict
+from streams.codec import DeadLetter
 from streams.contracts import RiskUpdate, utc_now
 from streams.kafka_config import aiokafka_kwargs
 from streams.metrics import Metrics
@@ -34,18 +44,26 @@ from streams.topics import Topics, ensure_topics
 log = logging.getLogger(__name__)
 
 
-class _ForgetOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Rebalance listener: timers run only for tickers of partitions still assigned."""
+MAX_DEAD_LETTER_BYTES = 512 * 1024  # a longer value is cut; its size and digest are kept
 
-    def __init__(self, owned: set[str]) -> None:
-        self.owned = owned
+
+class _OwnedPartitions(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Rebalance listener: timers run for the tickers of the partitions assigned, at once."""
+
+    def __init__(self, owned: dict[str, set[int]]) -> None:
+        self.owned = owned  # topic -> partition numbers assigned to this worker
         self.joined = False  # readiness: the consumer got its first assignment
+        self.timers_due = False  # run the timers of newly assigned partitions now
 
     async def on_partitions_revoked(self, revoked: object) -> None:
         self.owned.clear()
 
     async def on_partitions_assigned(self, assigned: object) -> None:
+        self.owned.clear()
+        for tp in assigned:  # type: ignore[attr-defined]
+            self.owned.setdefault(tp.topic, set()).add(tp.partition)
         self.joined = True
+        self.timers_due = True
 
 
 class AlertService:
@@ -73,8 +91,10 @@ class AlertService:
         self.pipeline: AlertPipeline | None = None
         self.dispatcher: Dispatcher | None = None
         self.invalid_updates = 0
-        self.owned: set[str] = set()  # tickers of the partitions this worker reads
-        self.rebalance = _ForgetOnRevoke(self.owned)
+        self.dead_letters = 0
+        self._dlq_producer: Any = None
+        self.owned: dict[str, set[int]] = {}  # topic -> partitions this worker reads
+        self.rebalance = _OwnedPartitions(self.owned)
         self.consumer: Any = None  # the running AIOKafkaConsumer (metrics, readiness)
         self.committed: dict[Any, int] = {}  # TopicPartition -> committed offset (lag)
 
@@ -131,33 +151,57 @@ class AlertService:
         await consumer.start()
         self.consumer = consumer
         log.info("alerts worker reading %s", self.topics.risk)
+        self._dlq_producer = await self._start_dlq_producer()
         loop = asyncio.get_running_loop()
         next_tick = loop.time() + self.settings.timer_interval_s
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=500)
-                if loop.time() >= next_tick:
+                if self.rebalance.timers_due or loop.time() >= next_tick:
+                    self.rebalance.timers_due = False
                     next_tick = loop.time() + self.settings.timer_interval_s
                     await self._run_timers()
                 if not batches:
                     continue
-                updates, positions = self._decode(m for msgs in batches.values() for m in msgs)
-                self.owned.update(u.ticker.upper() for u in updates)
-                new_ids = await self._store_decisions(updates, positions, stop)
-                if new_ids is None:
+                updates, sources, letters = self._decode(
+                    m for msgs in batches.values() for m in msgs)
+                processed = await self._store_decisions(updates, sources, stop)
+                if processed is None:
                     break  # stopping while SQL was unreachable: the batch is not committed
-                await consumer.commit()
+                letters += [self._letter(sources[r.index], r.reason, r.detail)
+                            for r in processed.rejected]
+                await self._send_dead_letters(letters)
+                if not await self._commit(consumer):
+                    continue
                 self.committed.update({tp: msgs[-1].offset + 1 for tp, msgs in batches.items()})
-                if new_ids:
+                if processed.new_ids:
                     self.dispatcher.kick()
         finally:
             self.consumer = None
             await consumer.stop()
+            if self._dlq_producer is not None and self._dlq_producer is not self._producer:
+                await self._dlq_producer.stop()
+
+    async def _commit(self, consumer: Any) -> bool:
+        """Commit the consumed offsets; a commit refused because a rebalance took the
+        partitions away is harmless (the new owner skips what SQL already holds)."""
+        from aiokafka.errors import KafkaError
+
+        try:
+            await consumer.commit()
+        except KafkaError as exc:
+            log.warning("offset commit refused (%s): the next owner replays from the last "
+                        "commit; decisions already stored are skipped", exc)
+            return False
+        return True
 
     async def _run_timers(self) -> None:
         assert self.pipeline is not None and self.dispatcher is not None
+        owned = {topic: set(numbers) for topic, numbers in self.owned.items()}
+        if not owned:
+            return
         try:
-            new_ids = await asyncio.to_thread(self.pipeline.tick, sorted(self.owned))
+            new_ids = await asyncio.to_thread(self.pipeline.tick_owned, owned)
         except SQLAlchemyError as exc:
             log.warning("timers skipped, alert history unreachable: %s", exc)
             return
@@ -165,35 +209,98 @@ class AlertService:
             self.dispatcher.kick()
 
     async def _store_decisions(
-        self, updates: list[RiskUpdate], positions: list[tuple[str, int]], stop: asyncio.Event
-    ) -> list[str] | None:
+        self, updates: list[RiskUpdate], sources: list[Any], stop: asyncio.Event
+    ) -> Processed | None:
         """Decide and store, retrying while SQL is unreachable (offsets wait meanwhile)."""
         assert self.pipeline is not None
+        positions = [(f"{m.topic}/{m.partition}", m.offset) for m in sources]
         delay = 0.5
         while True:
             try:
-                return await asyncio.to_thread(self.pipeline.process, updates, positions)
-            except SQLAlchemyError as exc:
-                log.warning("alert history unreachable, retrying in %.1fs: %s", delay, exc)
+                return await asyncio.to_thread(self.pipeline.run, updates, positions)
+            except (SQLAlchemyError, StateConflict) as exc:
+                log.warning("alert history unreachable or busy, retrying in %.1fs: %s",
+                            delay, exc)
             try:
                 await asyncio.wait_for(stop.wait(), delay)
                 return None
             except TimeoutError:
                 delay = min(delay * 2, 10.0)
 
-    def _decode(self, messages: object) -> tuple[list[RiskUpdate], list[tuple[str, int]]]:
-        updates, positions = [], []
-        for message in messages:  # type: ignore[attr-defined]
+    def _decode(self, messages: Any) -> tuple[list[RiskUpdate], list[Any], list[DeadLetter]]:
+        """RiskUpdates and their source messages; every other record becomes a dead letter."""
+        updates: list[RiskUpdate] = []
+        sources: list[Any] = []
+        letters: list[DeadLetter] = []
+        for message in messages:
             try:
-                updates.append(RiskUpdate.model_validate_json(message.value))
-                positions.append((f"{message.topic}/{message.partition}", message.offset))
-                if self.metrics is not None:
-                    self.metrics.inc("alert_risk_updates_total", result="ok")
-            except ValidationError as exc:
+                update = RiskUpdate.model_validate_json(message.value)
+            except Exception as exc:  # noqa: BLE001 - whatever the bytes, the consumer goes on
                 # The risk topic is our own output: a bad record is a bug upstream; count it.
                 self.invalid_updates += 1
                 if self.metrics is not None:
                     self.metrics.inc("alert_risk_updates_total", result="invalid")
-                log.error("invalid RiskUpdate at %s[%s]@%s: %s", message.topic,
-                          message.partition, message.offset, exc.errors()[:1])
-        return updates, positions
+                reason, detail = decode_failure(exc)
+                log.error("invalid RiskUpdate at %s[%s]@%s: %s: %s", message.topic,
+                          message.partition, message.offset, reason, detail)
+                letters.append(self._letter(message, reason, detail))
+                continue
+            updates.append(update)
+            sources.append(message)
+            if self.metrics is not None:
+                self.metrics.inc("alert_risk_updates_total", result="ok")
+        return updates, sources, letters
+
+    @staticmethod
+    def _letter(message: Any, reason: str, detail: str) -> DeadLetter:
+        return DeadLetter(reason=reason, detail=detail[:500], topic=message.topic,
+                          partition=message.partition, offset=message.offset,
+                          key=message.key, value=message.value or b"")
+
+    async def _start_dlq_producer(self) -> Any:
+        from aiokafka import AIOKafkaProducer
+
+        dlq = Topics.dlq(self.topics.risk)
+        await asyncio.to_thread(ensure_topics, self.kafka, [self.topics.risk, dlq])
+        if self._producer is not None:
+            return self._producer
+        producer = AIOKafkaProducer(**aiokafka_kwargs(self.kafka), acks="all")
+        await producer.start()
+        return producer
+
+    async def _send_dead_letters(self, letters: list[DeadLetter]) -> None:
+        """Produce each dead letter (before the offset commit: a crash repeats, never loses)."""
+        dlq = Topics.dlq(self.topics.risk)
+        for letter in letters:
+            value, headers = letter.value, letter.headers()
+            if len(value) > MAX_DEAD_LETTER_BYTES:
+                headers += [("tp-dlq-original-size", str(len(value)).encode()),
+                            ("tp-dlq-original-sha256", hashlib.sha256(value).hexdigest().encode())]
+                value = value[:MAX_DEAD_LETTER_BYTES]
+            await self._dlq_producer.send_and_wait(dlq, value=value, key=letter.key,
+                                                   headers=headers)
+            self.dead_letters += 1
+            log.warning("dead-lettered %s[%d]@%d to %s: %s (%s)", letter.topic,
+                        letter.partition, letter.offset, dlq, letter.reason, letter.detail)
+
+
+def decode_failure(exc: Exception) -> tuple[str, str]:
+    """The dead-letter reason and detail of a record that is not a RiskUpdate (the reason
+    names of :mod:`streams.errors`)."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return "invalid", repr(exc)[:500]
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(record)"
+    detail = f"{where}: {first['msg']}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1
+                                          else "")
+    kinds = {e["type"] for e in errors}
+    if kinds & {"json_invalid", "json_type"}:
+        return "invalid_json", detail
+    if first["loc"][:1] == ("schema_version",):
+        return "unknown_schema_version", detail
+    if "missing" in kinds:
+        return "missing_field", detail
+    return "wrong_type", detail

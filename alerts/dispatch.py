@@ -29,7 +29,9 @@ class Dispatcher:
     """``run_once`` sends every due delivery; called after each decision and by the retry job.
 
     Each round claims the oldest pending delivery of every (channel, ticker) queue, sends them
-    concurrently and records each attempt; rounds repeat until nothing is due.
+    concurrently and records each attempt; rounds repeat until nothing is due. A claim lasts
+    ``claim_s`` on the database's clock; a result is recorded only under the claim's fencing
+    token (see :mod:`alerts.store.outbox`), so a worker that outlived its claim changes nothing.
     """
 
     def __init__(
@@ -104,13 +106,18 @@ class Dispatcher:
         next_at = None
         if result.outcome == "retryable":
             next_at = next_attempt_at(now, item.attempt, item.deadline_at, self.policy, self.rng)
-        status = await asyncio.to_thread(self.queue.record, item, result, now, next_at)
+        try:
+            status = await asyncio.to_thread(self.queue.record, item, result, now, next_at)
+        except Exception as exc:  # SQL unreachable: the claim expires, the delivery goes again
+            log.warning("%s %s attempt %d (%s) not recorded, resent after the claim expires: "
+                        "%s", item.channel, item.event_id, item.attempt, result.outcome, exc)
+            return
         if self.metrics is not None:
             self.metrics.inc("alert_deliveries_total", channel=item.channel,
                              outcome=delivery_outcome(result.outcome, next_at is not None))
             if took is not None:
                 self.metrics.record("alert_delivery_duration_seconds", took,
                                     channel=item.channel)
-        level = logging.INFO if status != "failed" else logging.WARNING
+        level = logging.INFO if status not in ("failed", "stale") else logging.WARNING
         log.log(level, "%s %s attempt %d: %s (%s)", item.channel, item.event_id, item.attempt,
                 result.outcome, result.error or result.http_status)

@@ -103,13 +103,17 @@ class Receiver:
             return [r for r in self.requests if r.verified and 200 <= r.status < 300]
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout_s: float, what: str | Callable[[], str]
+) -> None:
+    """Poll ``predicate``; ``what`` (or what it returns, read at the timeout) names it."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+    said = what if isinstance(what, str) else what()
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {said}")
 
 
 def risk_update(ticker: str, score: float, doc: str = "d1") -> RiskUpdate:

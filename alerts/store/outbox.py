@@ -120,6 +120,11 @@ class OutboxQueue:
         if status == "pending" and next_at is not None:
             values["next_attempt_at"] = next_at
         with self.session.begin() as s:
+            # the alert row is locked first: results of its channels recorded at the same time
+            # roll up one after the other (each sees the others' statuses), never both "pending"
+            alert_id = int(s.scalar(sa.select(Delivery.alert_id)
+                                    .where(Delivery.id == item.delivery_id)) or 0)
+            s.execute(sa.select(Alert.id).where(Alert.id == alert_id).with_for_update())
             current = s.execute(
                 sa.update(Delivery)
                 .where(Delivery.id == item.delivery_id, Delivery.claim_token == item.token,
@@ -135,10 +140,8 @@ class OutboxQueue:
                                   channel=item.channel, attempt=item.attempt, started_at=now,
                                   latency_ms=result.latency_ms, outcome=result.outcome,
                                   http_status=result.http_status, error=result.error))
-            alert_id = s.scalar(sa.select(Delivery.alert_id)
-                                .where(Delivery.id == item.delivery_id))
             s.flush()
-            self._roll_up(s, int(alert_id or 0))
+            self._roll_up(s, alert_id)
         return status
 
     @staticmethod
