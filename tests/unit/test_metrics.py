@@ -187,3 +187,31 @@ def test_exported_names_cover_histogram_series() -> None:
     names = exported_names(STREAM_METRICS)
     assert {"tickerpulse_ingest_to_risk_seconds_bucket", "tickerpulse_consumer_lag_messages",
             "tickerpulse_build_info", "tickerpulse_input_total"} <= names
+
+
+class _FaustConsumer:
+    """What streams.app.consumer_lag reads from faust's consumer."""
+
+    def __init__(self) -> None:
+        from faust.types import TP
+
+        self.tps = [TP("t.docs", 0), TP("t.docs", 1), TP("t.docs", 2), TP("t.scored", 0)]
+        self.hw = {self.tps[0]: 100, self.tps[1]: 50, self.tps[2]: None, self.tps[3]: 7}
+        self._committed_offset = {self.tps[0]: 60}
+        self._read_offset = {self.tps[1]: 44}
+
+    def assignment(self) -> set:  # type: ignore[type-arg]
+        return set(self.tps)
+
+    def highwater(self, tp: object) -> int | None:
+        return self.hw[tp]  # type: ignore[index]
+
+
+def test_faust_lag_uses_committed_then_read_offsets() -> None:
+    from types import SimpleNamespace
+
+    from streams.app import consumer_lag
+
+    lag = sorted(consumer_lag(SimpleNamespace(consumer=_FaustConsumer())))  # type: ignore[arg-type]
+    # committed 60 of 100; read up to 44 (position 45) of 50; no fetch yet; nothing known
+    assert lag == [("t.docs", 0, 40), ("t.docs", 1, 5)]
