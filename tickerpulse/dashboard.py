@@ -71,7 +71,8 @@ def build_dashboard(settings: Settings, *, host: str | None = None) -> Dashboard
     app = create_app(
         BoundedRiskReader(risk, api.backend_timeout_s),
         bounded_history(snapshot_history(store), api.backend_timeout_s, UNAVAILABLE_ERRORS),
-        [alerts_router(store, timedelta(days=api.max_silence_days), auth)],
+        [alerts_router(store, timedelta(days=api.max_silence_days), auth,
+                       api.backend_timeout_s)],
         auth=auth, checks={"redis": redis_ready, "sql": sql_ready},
         readiness_timeout_s=api.readiness_timeout_s,
         metrics=ApiMetrics(settings.model.path or "default"), access_log=api.access_log,

@@ -1,14 +1,16 @@
 """Health that tells the truth, against a Redis this test starts, freezes and kills.
 
 - readiness names the backend that is down and answers 503 within 2 s, whether Redis refuses
-  connections (port closed) or hangs (process stopped with SIGSTOP);
-- data routes answer 503 within the same bound instead of waiting for Redis;
+  connections (port closed) or hangs (process stopped with SIGSTOP), and the same for a
+  PostgreSQL of the test's own, stopped or frozen;
+- data routes answer 503 within the same bound instead of waiting for Redis or SQL;
 - SIGTERM stops `tickerpulse api serve` promptly while a request waits on a hung Redis;
 - /metrics parses with prometheus_client's own parser and carries route templates.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -20,8 +22,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alerts_support import ThrowawayPostgres
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.contracts import utc_now
 from tickerpulse.dashboard import build_dashboard
 from tickerpulse.embedded import free_port, wait_for_port
 from tickerpulse.settings import Settings
@@ -165,3 +169,64 @@ async def test_metrics_parse_with_route_templates(tmp_path: Path, redis_url: str
     assert families["tickerpulse_api_requests"].type == "counter"
     (info,) = families["tickerpulse_api_build_info"].samples
     assert info.labels["version"] and info.labels["model"]
+
+
+def _cluster_pids(pg: ThrowawayPostgres) -> list[int]:
+    """The postmaster and every process it started (one per connection, background workers)."""
+    postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(postmaster)],
+                              capture_output=True, text=True).stdout.split()
+    return [postmaster, *map(int, children)]
+
+
+@pytest.mark.skipif(not ThrowawayPostgres.available(), reason="no PostgreSQL binaries")
+async def test_postgres_down_or_frozen_answers_503_quickly(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    pg = ThrowawayPostgres(free_port()).init()
+    pg.start()
+    try:
+        settings = Settings(redis={"url": redis_url, "key_prefix": redis_prefix},
+                            alerts={"database_url": pg.url})
+        dashboard = build_dashboard(settings)
+        token = dashboard.tokens.create("ops", "admin", utc_now())
+        auth = {"Authorization": f"Bearer {token}"}
+        app = dashboard.app
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api", headers=auth
+        ) as c:  # the lifespan runs the token refresher, as under uvicorn
+            assert (await c.get("/readyz")).status_code == 200
+            assert (await c.get("/api/v1/alerts")).status_code == 200
+            for outage in ("frozen", "stopped"):
+                pids = _cluster_pids(pg)
+                if outage == "frozen":
+                    for pid in pids:
+                        os.kill(pid, signal.SIGSTOP)
+                else:
+                    pg.stop("immediate")
+                try:
+                    ready, took = await _timed(c, "/readyz")
+                    assert ready.status_code == 503 and took < BOUND_S, (outage, took)
+                    assert ready.json()["checks"]["redis"] == "ok"
+                    assert ready.json()["checks"]["sql"] in ("timeout", "error")
+                    for path in ("/api/v1/alerts", "/api/v1/silences",
+                                 "/api/v1/risk/ACME/history"):
+                        data, took = await _timed(c, path)
+                        assert data.status_code == 503 and took < BOUND_S + 0.5, (path, took)
+                        assert data.json() == {"detail": "sql is unavailable"}
+                    # risk comes from Redis: still served, with the token list read before
+                    assert (await c.get("/api/v1/risk")).status_code == 200
+                finally:
+                    if outage == "frozen":
+                        for pid in pids:
+                            os.kill(pid, signal.SIGCONT)
+                    else:
+                        pg.start()
+                deadline = time.monotonic() + 30
+                while (await c.get("/readyz")).status_code != 200:
+                    assert time.monotonic() < deadline, f"not ready after the {outage} outage"
+                    await asyncio.sleep(0.2)
+                assert (await c.get("/api/v1/alerts")).status_code == 200
+        await dashboard.aclose()
+    finally:
+        pg.close()

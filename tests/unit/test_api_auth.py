@@ -185,3 +185,41 @@ async def test_openapi_declares_bearer_and_error_responses(tmp_path: Path) -> No
     silence_in = spec["components"]["schemas"]["SilenceIn"]["properties"]
     assert "created_by" not in silence_in
 
+
+
+class SlowTokens(MemoryTokens):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang_s = 0.0
+
+    def active(self) -> list[ActiveToken]:
+        import time
+
+        time.sleep(self.hang_s)
+        return super().active()
+
+
+async def test_lifespan_refresher_keeps_requests_off_sql(tmp_path: Path) -> None:
+    import asyncio
+    import time
+
+    tokens = SlowTokens()
+    admin = tokens.add("ops", "admin")
+    tokens.add("other", "read")  # one token stays: the API never falls open here
+    auth = Authenticator(tokens, refresh_s=0.05, timeout_s=2.0)
+    app = create_app(EmptyReader(), auth=auth)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as c:
+        assert (await c.get("/api/v1/risk", headers=bearer(admin))).status_code == 200
+        tokens.hang_s = 1.5  # SQL slow: the refresher waits, requests do not
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        assert (await c.get("/api/v1/risk", headers=bearer(admin))).status_code == 200
+        assert time.monotonic() - started < 0.5
+        tokens.hang_s = 0.0
+        tokens.revoke("ops")  # revocation lands within one refresh once SQL answers again
+        deadline = time.monotonic() + 5
+        while (await c.get("/api/v1/risk", headers=bearer(admin))).status_code != 401:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
@@ -26,7 +27,10 @@ from tickerpulse.api.auth import (
     current_principal,
     require_admin,
 )
+from tickerpulse.api.backends import bounded
 from tickerpulse.api.risk import ErrorBody, HistoryReader, RiskPoint
+
+T = TypeVar("T")
 
 
 class AlertSummary(BaseModel):
@@ -178,44 +182,55 @@ def alerts_router(
     store: AlertStore,
     max_silence: timedelta = timedelta(days=30),
     auth: Authenticator | None = None,
+    timeout_s: float = 2.0,
 ) -> APIRouter:
     """Alert routes behind ``auth``; without one (a router mounted alone, as in-process
-    tests do) an authenticator with no token source: open, every caller anonymous admin."""
+    tests do) an authenticator with no token source: open, every caller anonymous admin.
+
+    Every store call runs in a worker thread and is awaited for at most ``timeout_s``: a hung
+    database answers 503 instead of holding the request (a write that times out may still
+    land; the caller sees 503 and can list to check).
+    """
     auth = auth or Authenticator(source=None)
     router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(auth.read)])
 
+    async def sql(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await bounded(asyncio.to_thread(fn, *args, **kwargs), "sql", timeout_s)
+
     @router.get("/alerts", response_model=AlertList, summary="Recent alerts, newest first")
-    def list_alerts(
+    async def list_alerts(
         ticker: str | None = None,
         delivery_status: Literal["pending", "delivered", "failed", "muted", "none"] | None = None,
         status: Literal["firing", "resolved"] | None = None,
         limit: int = Query(default=100, ge=1, le=1000),
     ) -> AlertList:
-        rows = store.list_alerts(ticker=ticker, delivery_status=delivery_status, status=status,
-                                 limit=limit)
+        rows = await sql(store.list_alerts, ticker=ticker, delivery_status=delivery_status,
+                         status=status, limit=limit)
         return AlertList(count=len(rows), alerts=[AlertSummary(**_summary(a)) for a in rows])
 
     @router.get("/alerts/{event_id}", response_model=AlertDetail, responses=_NOT_FOUND,
                 summary="One alert with its payload, deliveries and every attempt "
                         "(error texts for admin tokens only)")
-    def get_alert(
+    async def get_alert(
         event_id: str, principal: Principal = Depends(current_principal)  # noqa: B008
     ) -> AlertDetail:
         try:
-            return _detail(*store.get_alert(event_id), redact=principal.role != "admin")
+            found = await sql(store.get_alert, event_id)
         except NotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
+        return _detail(*found, redact=principal.role != "admin")
 
     @router.get("/silences", response_model=list[SilenceOut], summary="Silences")
-    def list_silences(include_expired: bool = False) -> list[SilenceOut]:
+    async def list_silences(include_expired: bool = False) -> list[SilenceOut]:
         now = utc_now()
-        return [_silence(r, now) for r in store.list_silences(now, include_expired=include_expired)]
+        rows = await sql(store.list_silences, now, include_expired=include_expired)
+        return [_silence(r, now) for r in rows]
 
     @router.post("/silences", response_model=SilenceOut, status_code=201,
                  responses={400: {"model": ErrorBody, "description": "Body is not JSON"},
                             **ADMIN_RESPONSES},
                  summary="Add a silence (admin); created_by is the token's name")
-    def add_silence(
+    async def add_silence(
         body: SilenceIn, principal: Principal = Depends(require_admin)  # noqa: B008
     ) -> SilenceOut:
         now = utc_now()
@@ -225,26 +240,26 @@ def alerts_router(
             raise _too_long("expires_at", max_silence)
         expires = body.expires_at or now + parse_duration(body.duration)
         # an expiry in the past is accepted as an already expired silence (kept in history)
-        row = store.add_silence(ticker=body.ticker, rule=body.rule, starts_at=min(now, expires),
-                                expires_at=expires, comment=body.comment,
-                                created_by=principal.name, now=now)
+        row = await sql(store.add_silence, ticker=body.ticker, rule=body.rule,
+                        starts_at=min(now, expires), expires_at=expires, comment=body.comment,
+                        created_by=principal.name, now=now)
         return _silence(row, now)
 
     @router.delete("/silences/{silence_id}", response_model=SilenceOut,
                    responses={**_NOT_FOUND, **ADMIN_RESPONSES},
                    dependencies=[Depends(require_admin)], summary="Expire a silence now (admin)")
-    def expire_silence(silence_id: int) -> SilenceOut:
+    async def expire_silence(silence_id: int) -> SilenceOut:
         now = utc_now()
         try:
-            return _silence(store.expire_silence(silence_id, now), now)
+            return _silence(await sql(store.expire_silence, silence_id, now), now)
         except NotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
 
     @router.get("/alert-rules", response_model=RulesVersionOut,
                 responses={**_NOT_FOUND, **ADMIN_RESPONSES},
                 dependencies=[Depends(require_admin)], summary="Rules in force (admin)")
-    def rules_in_force() -> RulesVersionOut:
-        row = store.rules_in_force()
+    async def rules_in_force() -> RulesVersionOut:
+        row = await sql(store.rules_in_force)
         if row is None:
             raise HTTPException(404, "no rules version recorded yet")
         return RulesVersionOut(version=row.version, source=row.source, loaded_at=row.loaded_at,

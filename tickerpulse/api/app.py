@@ -6,9 +6,11 @@ OpenAPI document; every ``/api/...`` route requires a token once one exists (``a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from importlib import resources
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -44,7 +46,19 @@ def create_app(  # noqa: PLR0913 - the composition root passes each collaborator
     auth = auth or Authenticator(source=None)
     metrics = metrics or ApiMetrics()
     auth.on_failure = lambda reason: metrics.auth_failures.labels(reason).inc()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        refresher = asyncio.create_task(auth.keep_fresh())
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            with suppress(asyncio.CancelledError):
+                await refresher
+
     app = FastAPI(
+        lifespan=lifespan,
         title="tickerpulse dashboard API",
         version="1",
         description="Per-ticker financial sentiment risk, alerts and silences. Every `/api` "

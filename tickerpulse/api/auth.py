@@ -6,8 +6,10 @@ change silences or show rules text add :func:`require_admin`. As soon as one unr
 exists, a valid token is required; with none, the API is open only when ``open_without_tokens``
 (a loopback bind, or ``api.insecure``), and otherwise refuses every request.
 
-Tokens are read from SQL into memory every ``refresh_s`` (so a new or revoked token takes effect
-within that), and compared as SHA-256 digests with :func:`hmac.compare_digest` against every
+Tokens are read from SQL into memory every ``refresh_s`` by a background task of the app (so a
+new or revoked token takes effect within that, and no request waits on SQL for it; without
+the task, as under an in-process test transport, the first request after ``refresh_s`` reads
+it), and compared as SHA-256 digests with :func:`hmac.compare_digest` against every
 active token, without stopping at the first match: the time taken does not depend on how much
 of a guess is right.
 """
@@ -91,11 +93,36 @@ class Authenticator:
     _loaded_at: float = float("-inf")
     _used: set[str] = field(default_factory=set)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _background: bool = False
+
+    async def keep_fresh(self) -> None:
+        """Run for the app's lifetime: re-read the token list every ``refresh_s``, so that
+        requests use the list in memory and never wait on SQL (a revocation still takes
+        effect within ``refresh_s`` plus one read)."""
+        if self.source is None:
+            return
+        self._background = True
+        try:
+            while True:
+                async with self._lock:
+                    try:
+                        await self._refresh(self.source)
+                    except BackendUnavailable:
+                        pass  # logged; requests answer 503 once the list is too old
+                await asyncio.sleep(self.refresh_s)
+        finally:
+            self._background = False
 
     async def tokens(self) -> list[ActiveToken]:
         if self.source is None:
             return []
-        if self.clock() - self._loaded_at < self.refresh_s and self._tokens is not None:
+        age = self.clock() - self._loaded_at
+        if self._tokens is not None and age < self.refresh_s:
+            return self._tokens
+        if self._background and self._tokens is not None:
+            # keep_fresh() re-reads the list; a request never waits on SQL for it
+            if age > STALE_LIMIT_S:
+                raise BackendUnavailable("sql")
             return self._tokens
         async with self._lock:
             if self.clock() - self._loaded_at >= self.refresh_s or self._tokens is None:
