@@ -4,6 +4,7 @@ and its bearer tokens (`api token create|list|revoke`)."""
 from __future__ import annotations
 
 import json
+import math
 
 import click
 
@@ -50,7 +51,7 @@ def serve(host: str | None, port: int | None) -> None:
         # log_config=None: uvicorn's lines go through tickerpulse's handler (format,
         # redaction); its own access log is off because it prints query strings.
         uvicorn.run(dashboard.app, host=host, port=port, log_config=None, access_log=False,
-                    timeout_graceful_shutdown=int(settings.api.shutdown_grace_s) or None)
+                    timeout_graceful_shutdown=math.ceil(settings.api.shutdown_grace_s))
     finally:
         dashboard.alerts.close()
 
