@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     risk: RiskSettings = Field(default_factory=RiskSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -103,7 +104,6 @@ class Settings(BaseSettings):
         """The environment, where any ``X_FILE`` reads ``X`` from a file (secret_files.py)."""
         env = EnvWithFiles(settings_cls, env_settings, "TICKERPULSE_", "__")
         return init_settings, env, dotenv_settings, file_secret_settings
-    log: LogSettings = Field(default_factory=LogSettings)
 
 
 def load_settings() -> Settings:
