@@ -191,6 +191,7 @@ def test_no_secret_in_the_logs_of_a_run(  # noqa: PLR0915 - one run, many secret
                                                           ("/api/v1/silences", 201)}
     assert all({"ts", "level", "method", "duration_ms"} <= set(r) for r in access)
     assert not any("authorization" in json.dumps(r).lower() for r in access)
+    assert any(r.get("event_id") == event for r in access)  # path ids as fields
     # the failing receiver's body reached the alerts log, masked
     echoed = [line for line in text["alerts"].splitlines() if "bad signature" in line]
     assert echoed and all("***" in line for line in echoed)

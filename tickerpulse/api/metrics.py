@@ -60,6 +60,15 @@ def route_template(request: Request) -> str:
     return str(getattr(request.scope.get("route"), "path", None) or UNMATCHED)
 
 
+_IDS = ("ticker", "event_id", "silence_id")
+
+
+def _ids(request: Request) -> dict[str, object]:
+    """The ids a route was called with (path parameters), as fields of the access log line."""
+    params = request.scope.get("path_params") or {}
+    return {k: params[k] for k in _IDS if k in params}
+
+
 def install(app: FastAPI, metrics: ApiMetrics, access: bool) -> None:
     @app.middleware("http")
     async def observe(
@@ -87,5 +96,6 @@ def install(app: FastAPI, metrics: ApiMetrics, access: bool) -> None:
                            "route": route, "status": status,
                            "duration_ms": round(elapsed * 1000, 2),
                            "client": request.client.host if request.client else None,
-                           "token_name": principal.name if principal else None},
+                           "token_name": principal.name if principal else None,
+                           **_ids(request)},
                 )
