@@ -132,6 +132,7 @@ def test_page_asks_for_a_token_and_uses_it(served_with_token: tuple[str, str]) -
         page.click("#auth button[type=submit]")
         page.wait_for_function(
             "document.querySelector('#auth-error').textContent.includes('not valid')")
+        page.screenshot(path=str(_artifacts() / "dashboard-token.png"))
         page.fill("#token-input", token)
         page.click("#auth button[type=submit]")
         page.wait_for_selector("#board tbody tr.row", timeout=10_000)
