@@ -148,6 +148,7 @@ def worker_env(
             "TICKERPULSE_ALERTS__SCHEDULER__DELIVERY_INTERVAL_S": "0.5",
             "TICKERPULSE_ALERTS__SCHEDULER__LEASE_S": "3",
             "TICKERPULSE_ALERTS__TIMER_INTERVAL_S": "0.5",
+            "TICKERPULSE_ALERTS__HTTP_PORT": "0",  # several workers on one machine
             **extra}
 
 
