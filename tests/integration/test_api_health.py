@@ -230,3 +230,25 @@ async def test_postgres_down_or_frozen_answers_503_quickly(
         await dashboard.aclose()
     finally:
         pg.close()
+
+
+async def test_wrong_redis_password_is_unavailable_not_500(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--requirepass", "right-one", "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", port)
+        settings = Settings(redis={"url": f"redis://:wrong-one@127.0.0.1:{port}/0"},
+                            alerts={"database_url": f"sqlite:///{tmp_path}/alerts.db"})
+        dashboard = build_dashboard(settings)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=dashboard.app),
+                                     base_url="http://api") as c:
+            data, took = await _timed(c, "/api/v1/risk")
+            assert data.status_code == 503 and took < BOUND_S
+            assert (await c.get("/readyz")).json()["checks"]["redis"] == "error"
+        await dashboard.aclose()
+    finally:
+        proc.kill()
+        proc.wait()

@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from streams.contracts import RiskUpdate
-from streams.errors import StoreUnavailable
+from streams.errors import ConfigurationError, StoreError
 from tickerpulse.api.risk import HistoryReader, RiskPoint, RiskReader
 
 T = TypeVar("T")
@@ -29,7 +29,8 @@ class BackendUnavailable(Exception):
 async def bounded(awaitable: Awaitable[T], backend: str, timeout_s: float) -> T:
     try:
         return await asyncio.wait_for(awaitable, timeout_s)
-    except (TimeoutError, StoreUnavailable, ConnectionError, OSError) as exc:
+    # ConfigurationError: e.g. Redis refusing the password; unusable, so unavailable too
+    except (TimeoutError, StoreError, ConfigurationError, ConnectionError, OSError) as exc:
         raise BackendUnavailable(backend) from exc
 
 
