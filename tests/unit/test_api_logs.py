@@ -23,6 +23,7 @@ def root() -> Iterator[logging.Logger]:
     yield logger
     logger.handlers[:] = saved[0]
     logger.setLevel(saved[1])
+    logging.captureWarnings(False)
 
 
 def _settings(secret: str) -> Settings:
