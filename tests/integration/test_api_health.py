@@ -92,7 +92,7 @@ async def test_hung_redis_answers_503_within_bound_then_recovers(
             assert ready.status_code == 503 and took < BOUND_S, took
             assert ready.json()["checks"] == {"redis": "timeout", "sql": "ok"}
             data, took = await _timed(c, "/api/v1/risk")
-            assert data.status_code == 503 and took < BOUND_S + 0.5, took
+            assert data.status_code == 503 and took < BOUND_S + 1.5, took
         finally:
             proc.send_signal(signal.SIGCONT)
         deadline = time.monotonic() + 10
@@ -142,7 +142,7 @@ def test_sigterm_stops_the_api_while_a_request_waits(
             api.wait()
     # api.shutdown_grace_s (5 s) for requests in flight, then the process exits
     print(f"api serve exited {stopped_in:.2f} s after SIGTERM")
-    assert stopped_in < 8.0, stopped_in
+    assert stopped_in < 10.0, stopped_in
     assert answers and answers[0] in (-1, 503)
 
 
@@ -212,7 +212,7 @@ async def test_postgres_down_or_frozen_answers_503_quickly(
                     for path in ("/api/v1/alerts", "/api/v1/silences",
                                  "/api/v1/risk/ACME/history"):
                         data, took = await _timed(c, path)
-                        assert data.status_code == 503 and took < BOUND_S + 0.5, (path, took)
+                        assert data.status_code == 503 and took < BOUND_S + 1.5, (path, took)
                         assert data.json() == {"detail": "sql is unavailable"}
                     # risk comes from Redis: still served, with the token list read before
                     assert (await c.get("/api/v1/risk")).status_code == 200
