@@ -19,12 +19,13 @@ key                                    type    holds (TTL)
 ``nov:dec:<doc>``                      string  novelty verdict of a doc  (stream.novelty_window_s)
 ``nov:x:<hash>``                       string  first doc id with this normalised text    (same)
 ``nov:sig:<doc>``                      string  MinHash signature, 64 x uint32            (same)
-``nov:b:<band>:<bucket>``              zset    doc ids in an LSH bucket, score = when    (same)
+``nov:b:{nv<band>}:<bucket>``          zset    doc ids in an LSH bucket, score = when    (same)
 =====================================  ======  ================================================
 
-The novelty index uses single-key commands only (no script, no multi-key command), so its keys
-need no hash tag and spread over every slot of a cluster. A prefix that contains ``{`` would put
-every key in one slot: keep braces out of ``redis.key_prefix`` on a cluster.
+The novelty index touches its per-document keys one at a time (any slot), and an LSH band's
+buckets with one script call per band per batch, so a band's buckets share the tag ``{nv<band>}``
+(16 slots in all). A prefix that contains ``{`` would put every key in one slot: keep braces out
+of ``redis.key_prefix`` on a cluster.
 """
 
 from __future__ import annotations
@@ -81,5 +82,6 @@ class RedisKeys:
     def novelty_signature(self, doc_id: str) -> str:
         return f"{self.prefix}nov:sig:{doc_id}"
 
-    def novelty_bucket(self, band: str) -> str:
-        return f"{self.prefix}nov:b:{band}"
+    def novelty_bucket(self, bucket: str) -> str:
+        band, _, digest = bucket.partition(":")
+        return f"{self.prefix}nov:b:{{nv{band}}}:{digest}"

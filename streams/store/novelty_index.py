@@ -1,27 +1,29 @@
-"""The shared novelty index in Redis: verdicts recorded by doc id, single-key commands only.
+"""The shared novelty index in Redis: verdicts recorded by doc id, cluster-ready.
 
-One batch costs three pipelined round trips, each command on one key (so the same code runs on
-one Redis or a Redis Cluster, where the keys spread over every slot):
+One batch costs four pipelined round trips; every command or script stays in one slot, so the
+same code runs on one Redis or a Redis Cluster:
 
-1. read: each document's recorded verdict, the first document with its exact text, and the
-   members of its 16 LSH buckets (entries older than the window trimmed first);
-2. read: the signatures of the candidates found;
-3. write: for each new document, its exact-text claim (``SET NX``), signature, bucket
-   entries (each bucket keeps its newest :data:`MAX_BUCKET`) and verdict (``SET NX GET``: if
-   another worker decided the same document first, its verdict is the one returned).
+1. each document's recorded verdict and the first document with its exact text (one key
+   each); the batch's exact duplicates are settled from these, in order;
+2. per LSH band, one script call (``lua/novelty_band.lua``) over that band's buckets, all
+   tagged ``{nv<band>}`` (one slot per band): each new document, in batch order, sees its
+   bucket and then joins it;
+3. the signatures of the candidates of the documents that are not exact duplicates;
+4. per new document its exact-text claim (``SET NX``), signature and verdict (``SET NX GET``:
+   if another worker decided the same document first, its verdict is the one returned).
 
-Between 1 and 3 the batch is decided in order in memory, later documents seeing the earlier
-ones (and the bucket trims they cause) exactly as the writes will leave Redis, so the verdicts
-equal those of deciding one document at a time (:func:`streams.novelty.decide`). Two workers
-deciding near-duplicates in the same few milliseconds may both call theirs fresh: the
-documents then both count as fresh evidence (the risk score's novelty discount is lost for
-that pair, nothing else).
+The verdicts equal those of deciding one document at a time (:func:`streams.novelty.decide`,
+checked against the former single-script index on a recorded feed). Two workers deciding
+near-duplicates in the same few milliseconds may both call theirs fresh: both then count as
+fresh evidence (the novelty discount is lost for that pair, nothing else).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,10 @@ from streams.store.connection import RetryingRedis
 from streams.store.keys import RedisKeys
 
 MAX_BUCKET = 32
+
+
+def _script(name: str) -> str:
+    return resources.files("streams.store").joinpath(f"lua/{name}").read_text("utf-8")
 
 FRESH = Novelty()  # immutable: one instance serves every fresh document
 
@@ -66,31 +72,43 @@ class RedisNoveltyIndex:
     ) -> None:
         self.redis, self.keys, self.window_s = redis, keys, window_s
         self.threshold, self.clock = threshold, clock
+        self._band = _script("novelty_band.lua")
 
     async def check(self, fp: Fingerprint) -> Novelty:
         return (await self.check_many([fp]))[0]
 
-    async def _read(self, fps: Sequence[Fingerprint], now: float) -> tuple[Any, ...]:
-        buckets = sorted({b for fp in fps for b in fp.bands})
-        k = self.keys
-
+    async def _read(self, fps: Sequence[Fingerprint]) -> tuple[list[Any], list[Any]]:
         async def op(client: Any) -> Any:
             pipe = client.pipeline(transaction=False)
             for fp in fps:
-                pipe.get(k.novelty_decision(fp.doc_id))
-                pipe.get(k.novelty_exact(fp.exact))
-            for b in buckets:
-                pipe.zremrangebyscore(k.novelty_bucket(b), "-inf", f"({now - self.window_s!r}")
-                pipe.zrange(k.novelty_bucket(b), 0, -1, withscores=True)
+                pipe.get(self.keys.novelty_decision(fp.doc_id))
+                pipe.get(self.keys.novelty_exact(fp.exact))
             return await pipe.execute()
 
         out = await self.redis.run(op, "novelty read")
-        n = 2 * len(fps)
-        decisions = {fp.doc_id: out[2 * i] for i, fp in enumerate(fps)}
-        exact = {fp.exact: out[2 * i + 1] for i, fp in enumerate(fps)}
-        members = {b: [(_text(m), float(s)) for m, s in out[n + 2 * j + 1]]
-                   for j, b in enumerate(buckets)}
-        return decisions, exact, members
+        return out[0::2], out[1::2]
+
+    async def _buckets(
+        self, plan: list[tuple[Fingerprint, str | None, bool]], now: float
+    ) -> list[list[str]]:
+        """Per new document, the ids in its buckets when it joined them (if wanted)."""
+        k = self.keys
+        bands = len(plan[0][0].bands)
+
+        async def op(client: Any) -> Any:
+            pipe = client.pipeline(transaction=False)
+            for band in range(bands):
+                keys = [k.novelty_bucket(fp.bands[band]) for fp, _, _ in plan]
+                args: list[Any] = [repr(now - self.window_s), repr(now), self.window_s,
+                                   MAX_BUCKET]
+                for fp, _, want in plan:
+                    args += [fp.doc_id, "1" if want else "0"]
+                pipe.eval(self._band, len(keys), *keys, *args)
+            return await pipe.execute()
+
+        per_band = [json.loads(r) for r in await self.redis.run(op, "novelty buckets")]
+        return [list(dict.fromkeys(m for seen in per_band for m in (seen[i] or [])))
+                for i in range(len(plan))]
 
     async def _signatures(self, ids: list[str]) -> dict[str, np.ndarray]:
         if not ids:
@@ -110,42 +128,31 @@ class RedisNoveltyIndex:
         if not fps:
             return []
         now = self.clock()
-        decisions, exact, members = await self._read(fps, now)
-        wanted = sorted({m for ms in members.values() for m, _ in ms})
-        sigs = await self._signatures(wanted)
-        verdicts: list[Novelty] = []
+        recorded, firsts = await self._read(fps)
+        exact = {fp.exact: _text(f) for fp, f in zip(fps, firsts, strict=True) if f}
+        plan: list[tuple[Fingerprint, str | None, bool]] = []  # new documents, in order
+        planned: dict[str, Fingerprint] = {}
+        for fp, rec in zip(fps, recorded, strict=True):
+            if rec or fp.doc_id in planned:
+                continue
+            planned[fp.doc_id] = fp
+            first = exact.setdefault(fp.exact, fp.doc_id)
+            plan.append((fp, first, first == fp.doc_id))  # wants candidates unless exact
         decided: dict[str, Novelty] = {}
-        written: list[tuple[Fingerprint, Novelty]] = []
-        for fp in fps:
-            if decisions[fp.doc_id]:
-                verdicts.append(_parse(decisions[fp.doc_id]))
-                continue
-            if fp.doc_id in decided:  # the same document twice in one batch
-                verdicts.append(decided[fp.doc_id])
-                continue
-            original = exact.get(fp.exact)
-            candidates = {m: sigs[m] for b in fp.bands for m, _ in members[b] if m in sigs}
-            verdict = decide(fp, _text(original) if original else None, candidates,
-                             self.threshold)
-            # what this document's writes will do, for the documents after it
-            if not exact.get(fp.exact):
-                exact[fp.exact] = fp.doc_id.encode()
-            sigs[fp.doc_id] = fp.signature.astype("<u4")
-            for b in fp.bands:
-                kept = [(m, s) for m, s in members[b] if m != fp.doc_id] + [(fp.doc_id, now)]
-                kept.sort(key=lambda p: (p[1], p[0]))
-                members[b] = kept[-MAX_BUCKET:]
-            decided[fp.doc_id] = verdict
-            written.append((fp, verdict))
-            verdicts.append(verdict)
-        if written:
-            recorded = await self._write(written, now)
-            verdicts = [recorded.get(fp.doc_id, v) for fp, v in zip(fps, verdicts, strict=True)]
-        return verdicts
+        if plan:
+            seen = await self._buckets(plan, now)
+            wanted = sorted({c for cands in seen for c in cands} - planned.keys())
+            sigs = await self._signatures(wanted)
+            for (fp, first, want), cands in zip(plan, seen, strict=True):
+                found = {c: planned[c].signature if c in planned else sigs[c]
+                         for c in cands if c in planned or c in sigs}
+                decided[fp.doc_id] = decide(fp, first if not want else None, found,
+                                            self.threshold)
+            decided.update(await self._write([(fp, decided[fp.doc_id]) for fp, _, _ in plan]))
+        return [_parse(rec) if rec else decided[fp.doc_id]
+                for fp, rec in zip(fps, recorded, strict=True)]
 
-    async def _write(
-        self, written: list[tuple[Fingerprint, Novelty]], now: float
-    ) -> dict[str, Novelty]:
+    async def _write(self, written: list[tuple[Fingerprint, Novelty]]) -> dict[str, Novelty]:
         """Writes the batch's new entries; returns the verdicts another worker recorded first."""
         k, ttl = self.keys, self.window_s
 
@@ -155,20 +162,10 @@ class RedisNoveltyIndex:
                 pipe.set(k.novelty_exact(fp.exact), fp.doc_id, nx=True, ex=ttl)
                 pipe.set(k.novelty_signature(fp.doc_id),
                          fp.signature.astype("<u4").tobytes(), ex=ttl)
-                for b in fp.bands:
-                    key = k.novelty_bucket(b)
-                    pipe.zadd(key, {fp.doc_id: now})
-                    pipe.zremrangebyrank(key, 0, -(MAX_BUCKET + 1))
-                    pipe.expire(key, ttl)
                 pipe.set(k.novelty_decision(fp.doc_id), _format(verdict), nx=True, get=True,
                          ex=ttl)
             return await pipe.execute()
 
         out = await self.redis.run(op, "novelty write")
-        per_doc = 3 + 3 * len(written[0][0].bands)
-        earlier = {}
-        for i, (fp, _) in enumerate(written):
-            previous = out[(i + 1) * per_doc - 1]
-            if previous:
-                earlier[fp.doc_id] = _parse(previous)
-        return earlier
+        return {fp.doc_id: _parse(previous)
+                for (fp, _), previous in zip(written, out[2::3], strict=True) if previous}
