@@ -143,10 +143,10 @@ class RedisNoveltyIndex:
             seen = await self._buckets(plan, now)
             wanted = sorted({c for cands in seen for c in cands} - planned.keys())
             sigs = await self._signatures(wanted)
-            for (fp, first, want), cands in zip(plan, seen, strict=True):
+            for (fp, original, want), cands in zip(plan, seen, strict=True):
                 found = {c: planned[c].signature if c in planned else sigs[c]
                          for c in cands if c in planned or c in sigs}
-                decided[fp.doc_id] = decide(fp, first if not want else None, found,
+                decided[fp.doc_id] = decide(fp, None if want else original, found,
                                             self.threshold)
             decided.update(await self._write([(fp, decided[fp.doc_id]) for fp, _, _ in plan]))
         return [_parse(rec) if rec else decided[fp.doc_id]
