@@ -73,6 +73,9 @@ _WS = re.compile(r"\s+")
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _INF_DAYS = 1e6
+# A Document holds no more of an input than its strings (normalised: never longer), plus an
+# excerpt (<= 200 characters), escaped ids (<= 3x), a novelty verdict and field names.
+_DOC_OVERHEAD = 8192
 
 InputRecord = NewsArticle | SocialPost
 R = TypeVar("R", bound=BaseModel)
@@ -316,7 +319,8 @@ def decode_document(
         kept = [t for t in doc.ticker_hints if t in limits.universe]
         if len(kept) != len(doc.ticker_hints):
             doc = doc.model_copy(update={"ticker_hints": kept})
-    encode_bounded(doc, limits.max_message_bytes)
+    if raw is not None and len(raw) + _DOC_OVERHEAD > limits.max_message_bytes:
+        encode_bounded(doc, limits.max_message_bytes)  # else it is smaller than the input
     return doc
 
 
@@ -360,7 +364,8 @@ def normalise_text(text: str) -> str:
     """NFC, zero-width characters removed, other control/invisible characters turned into
     spaces, whitespace collapsed."""
     text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    if not text.isprintable():  # the per-character pass only when there is something to do
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
     return _WS.sub(" ", text).strip()
 
 
