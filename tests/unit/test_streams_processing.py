@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
+from aiokafka.errors import KafkaTimeoutError
+from redis import exceptions as rexc
 
 from streams.codec import Limits
 from streams.contracts import Document, ScoredMention
-from streams.errors import RECORD_REASONS, StoreUnavailable
+from streams.errors import RECORD_REASONS, StoreUnavailable, is_transient
 from streams.feed import Feed, malformed
 from streams.metrics import Metrics
 from streams.novelty import MemoryNoveltyIndex
@@ -221,3 +223,22 @@ async def test_linked_tickers_per_document_are_bounded_most_relevant_first() -> 
     mentions = await score.process([_doc("many", [])])
     assert [m.ticker for m in mentions] == ["T49", "T48", "T47", "T46", "T45"]
     assert metrics.get("links_dropped_total", reason="too_many") == 45
+
+
+@pytest.mark.parametrize(("exc", "transient"), [
+    (StoreUnavailable("down"), True),
+    (rexc.ConnectionError("refused"), True),
+    (rexc.ResponseError("OOM command not allowed"), True),
+    (rexc.ReadOnlyError("READONLY"), True),
+    (KafkaTimeoutError(), True),
+    (TimeoutError(), True),
+    (ConnectionResetError(), True),
+    (ValueError("bad"), False),
+    (KeyError("x"), False),
+    (RecursionError(), False),
+    (UnicodeEncodeError("utf-8", "\udfff", 0, 1, "surrogates not allowed"), False),
+    (ZeroDivisionError(), False),
+])
+def test_service_failures_are_told_apart_from_message_failures(exc: Exception,
+                                                               transient: bool) -> None:
+    assert is_transient(exc) is transient
