@@ -37,7 +37,9 @@ async def test_kill_9_mid_stream_then_restart_counts_every_document_once(
     tiny_model: tuple[str, str], tmp_path: Path, kafka_bootstrap: str, redis_url: str,
     redis_prefix: str,
 ) -> None:
-    run = Run(kafka_bootstrap, redis_url, redis_prefix, tiny_model, tmp_path)
+    web = free_port()
+    run = Run(kafka_bootstrap, redis_url, redis_prefix, tiny_model, tmp_path,
+              TICKERPULSE_STREAM__WEB_PORT=str(web))
     try:
         messages = list(Feed(seed=5, run_id=run.name).messages(10_000))
         await publish(messages, run.kafka)
@@ -53,7 +55,15 @@ async def test_kill_9_mid_stream_then_restart_counts_every_document_once(
         await run.assert_exactly_once(pairs)
         assert explicit_pairs(messages) <= pairs
         scored, _ = await run.scored_pairs()
-        print(f"killed at {before} counted; {len(scored) - len(pairs)} scored records replayed")
+        # the restarted worker was handed mentions the killed one had already committed (its
+        # offsets were not): each was refused as a replay, and counted nowhere twice
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{web}/metrics", timeout=5).read()
+        replays = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.decode().splitlines()
+                      if line.startswith('tickerpulse_risk_commits_total{result="replay"}'))
+        assert replays > 0, "no replay after kill -9: the test did not test idempotency"
+        assert len(scored) > len(pairs), "no scored record was re-produced after the kill"
+        print(f"killed at {before} counted; {len(scored) - len(pairs)} scored records "
+              f"re-produced, {replays:.0f} mentions refused as replays")
     finally:
         await run.close()
 
