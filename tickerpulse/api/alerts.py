@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -31,6 +31,7 @@ from tickerpulse.api.backends import bounded
 from tickerpulse.api.risk import ErrorBody, HistoryReader, RiskPoint
 
 T = TypeVar("T")
+SQL_INT_MAX = 2**31 - 1
 
 
 class AlertSummary(BaseModel):
@@ -248,7 +249,9 @@ def alerts_router(
     @router.delete("/silences/{silence_id}", response_model=SilenceOut,
                    responses={**_NOT_FOUND, **ADMIN_RESPONSES},
                    dependencies=[Depends(require_admin)], summary="Expire a silence now (admin)")
-    async def expire_silence(silence_id: int) -> SilenceOut:
+    async def expire_silence(
+        silence_id: int = Path(ge=1, le=SQL_INT_MAX),  # the id column is a 32-bit integer
+    ) -> SilenceOut:
         now = utc_now()
         try:
             return _silence(await sql(store.expire_silence, silence_id, now), now)
