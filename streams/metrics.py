@@ -19,7 +19,6 @@ input_total{topic}                     counter    raw messages read from the inp
 dead_letters_total{topic,reason}       counter    messages sent to ``<topic>.dlq``
 documents_total{novelty}               counter    documents out of ingest (fresh/exact/near)
 documents_without_ticker_total         counter    scored documents with no linked ticker
-links_dropped_total{reason}            counter    ticker links dropped (invalid, too many)
 scored_mentions_total                  counter    (document, ticker) records scored
 links_dropped_total{reason}            counter    ticker links dropped by the score stage
 risk_commits_total{result}             counter    mentions committed (counted / replay)
@@ -83,8 +82,6 @@ STREAM_METRICS: dict[str, Spec] = {
         "counter", "Documents produced by ingest, by novelty verdict.", ("novelty",)),
     "documents_without_ticker_total": Spec(
         "counter", "Scored documents that linked no ticker."),
-    "links_dropped_total": Spec(
-        "counter", "Ticker links dropped by the score stage, by reason.", ("reason",)),
     "scored_mentions_total": Spec("counter", "(document, ticker) records scored."),
     "links_dropped_total": Spec(
         "counter", "Ticker links the score stage dropped: invalid_ticker, unknown_hint (policy "
