@@ -31,3 +31,22 @@ async def test_index_marks_exact_near_and_fresh_and_is_stable_on_replay() -> Non
     assert near.kind == "near" and near.duplicate_of in {"a", "b"} and near.similarity >= 0.6
     assert fresh.kind == "fresh"
     assert await index.check(Fingerprint.of("a", BASE)) == first  # replay: same verdict
+
+
+def test_decide_prefers_the_most_similar_candidate_and_the_smallest_id_on_ties() -> None:
+    from streams.novelty import decide
+
+    fp = Fingerprint.of("d", BASE)
+    sig = fp.signature
+    three_quarters = sig.copy()
+    three_quarters[:16] += 1
+    half = sig.copy()
+    half[:32] += 1
+    cands = {"z": three_quarters, "b": three_quarters, "c": half, "d": sig,
+             "short": sig[:8]}  # itself and a malformed signature are never candidates
+    verdict = decide(fp, None, cands, 0.6)
+    assert (verdict.kind, verdict.duplicate_of, verdict.similarity) == ("near", "b", 0.75)
+    assert decide(fp, None, {"c": half}, 0.6).kind == "fresh"
+    assert decide(fp, None, {}, 0.6).kind == "fresh"
+    assert decide(fp, "a", cands, 0.6).duplicate_of == "a"  # the exact text wins
+    assert decide(fp, "d", {"c": half}, 0.6).kind == "fresh"  # the first with its text

@@ -110,3 +110,13 @@ def test_top_documents_keep_the_strongest() -> None:
     top = assess(run(ms, T0), T0, CFG).top
     assert len(top) == CFG.top_documents
     assert {d.doc_id for d in top[:3]} == {"news:w:0", "news:w:1", "news:w:2"}
+
+
+def test_counted_ids_must_outlive_the_window_they_guard() -> None:
+    import pydantic
+
+    from streams.settings import RiskSettings
+
+    RiskSettings(seen_window_s=86_400, max_future_s=600, state_ttl_s=87_600)
+    with pytest.raises(pydantic.ValidationError, match="state_ttl_s must be at least"):
+        RiskSettings(seen_window_s=86_400, max_future_s=600, state_ttl_s=87_599)
