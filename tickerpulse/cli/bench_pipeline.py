@@ -9,6 +9,9 @@ Phases (one worker subprocess, one fresh set of topics and Redis keys):
    faust agents are single-threaded Python; the engine's threads are shared between them);
 4. latency: messages at half the sustained rate for ``--latency-seconds``; per message, the
    time from its send to the arrival of its last risk update on the ``risk`` topic.
+
+``--redis-cluster`` runs the same phases against a local 3-master Redis Cluster (``--redis-url``
+against any Redis or cluster), for a side-by-side with one Redis.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ async def run_phases(kafka, count: int, warmup: int, latency_s: float, workers) 
 def _print_table(result: dict) -> None:
     eng, sus = result["engine_texts_per_s"], result["sustained_msgs_per_s"]
     rows = [
+        ("redis", result["redis"], ""),
         ("engine alone (same model, same texts)", f"{eng:,.1f} texts/s", ""),
         ("pipeline sustained (broker+faust+Redis)", f"{sus:,.1f} msgs/s",
          f"{sus / eng:.0%} of engine (bar >= 70%)"),
@@ -96,6 +100,21 @@ def _print_table(result: dict) -> None:
         click.echo(f"{name:<{width}}  {value:>16}  {note}")
 
 
+def _delete_keys(settings, prefix: str) -> None:  # type: ignore[no-untyped-def]
+    import redis
+    from redis.cluster import RedisCluster
+
+    from streams.store.connection import is_cluster
+
+    url = settings.url.replace("+cluster", "")
+    client = RedisCluster.from_url(url) if is_cluster(settings) else redis.Redis.from_url(url)
+    try:
+        for key in client.scan_iter(match=prefix + "*", count=1000):
+            client.delete(key)
+    finally:
+        client.close()
+
+
 @click.command("pipeline")
 @click.option("--count", default=4000, show_default=True, help="Messages in the sustained phase.")
 @click.option("--warmup", default=300, show_default=True)
@@ -103,13 +122,18 @@ def _print_table(result: dict) -> None:
 @click.option("--model", "model_path", default=None, help="Model directory (default: settings).")
 @click.option("--workers", default=None, type=int,
               help="Worker processes in one group [default: one per core, at most partitions].")
+@click.option("--redis-url", default=None,
+              help="Redis for the run [default: settings]; redis+cluster://host:port for a "
+                   "Redis Cluster.")
+@click.option("--redis-cluster", is_flag=True,
+              help="Start a local 3-master Redis Cluster (redis-server on the PATH) for the run.")
 @click.option("--json", "as_json", is_flag=True, help="Last line: one JSON object.")
 def pipeline(count: int, warmup: int, latency_seconds: float, model_path: str | None,
-             workers: int | None, as_json: bool) -> None:
+             workers: int | None, redis_url: str | None, redis_cluster: bool,
+             as_json: bool) -> None:
     """Sustained msgs/s and produce->risk latency through the real broker, faust and Redis."""
-    import redis
-
     from streams.feed import Feed
+    from streams.store.local import LocalRedisCluster
     from streams.testing import WorkerProcess
     from streams.topics import Topics, ensure_topics
     from tickerpulse.embedded import EmbeddedBroker
@@ -124,6 +148,8 @@ def pipeline(count: int, warmup: int, latency_seconds: float, model_path: str | 
     click.echo(f"engine alone: {eng:,.1f} texts/s on {len(texts)} texts", err=True)
 
     run = f"bench{uuid.uuid4().hex[:8]}"
+    cluster = LocalRedisCluster(masters=3).start() if redis_cluster else None
+    redis_url = cluster.url if cluster else (redis_url or settings.redis.url)
     broker = EmbeddedBroker().start() if settings.kafka.embedded else None
     bootstrap = broker.bootstrap_servers if broker else settings.kafka.bootstrap_servers
     kafka = settings.kafka.model_copy(
@@ -134,7 +160,8 @@ def pipeline(count: int, warmup: int, latency_seconds: float, model_path: str | 
            "TICKERPULSE_KAFKA__TOPIC_PREFIX": kafka.topic_prefix,
            "TICKERPULSE_STREAM__APP_ID": run, "TICKERPULSE_STREAM__WEB_PORT": "0",
            "TICKERPULSE_STREAM__DATA_DIR": str(tmp / "faust"),
-           "TICKERPULSE_REDIS__KEY_PREFIX": prefix, "HF_HUB_OFFLINE": "1"}
+           "TICKERPULSE_REDIS__KEY_PREFIX": prefix, "TICKERPULSE_REDIS__URL": redis_url,
+           "HF_HUB_OFFLINE": "1"}
     if settings.model.path:
         env["TICKERPULSE_MODEL__PATH"] = settings.model.path
     if workers > 1 and settings.engine.threads == 0:  # share the cores between the workers
@@ -152,12 +179,13 @@ def pipeline(count: int, warmup: int, latency_seconds: float, model_path: str | 
             w.stop()
         if broker:
             broker.stop()
-        client = redis.Redis.from_url(settings.redis.url)
-        keys = list(client.scan_iter(match=prefix + "*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
-    result = {"engine_texts_per_s": round(eng, 1), "workers": workers,
+        if cluster:
+            cluster.close()
+        else:
+            _delete_keys(settings.redis.model_copy(update={"url": redis_url}), prefix)
+    redis_kind = ("local 3-master cluster" if cluster else
+                  "cluster" if "+cluster" in redis_url else "single node")
+    result = {"engine_texts_per_s": round(eng, 1), "workers": workers, "redis": redis_kind,
               **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}}
     result["sustained_over_engine"] = round(result["sustained_msgs_per_s"] / eng, 3)
     _print_table(result)
