@@ -171,9 +171,9 @@ class AlertService:
                 letters += [self._letter(sources[r.index], r.reason, r.detail)
                             for r in processed.rejected]
                 await self._send_dead_letters(letters)
-                if not await self._commit(consumer):
-                    continue
-                self.committed.update({tp: msgs[-1].offset + 1 for tp, msgs in batches.items()})
+                if await self._commit(consumer):
+                    self.committed.update({tp: msgs[-1].offset + 1
+                                           for tp, msgs in batches.items()})
                 if processed.new_ids:
                     self.dispatcher.kick()
         finally:
