@@ -62,6 +62,34 @@ def test_migrations_match_the_models_and_go_down(db_url: str) -> None:
     migrate.upgrade(db_url)
 
 
+def test_migration_0003_fills_versions_partitions_and_timers_of_existing_states(
+    db_url: str,
+) -> None:
+    """States written before 0003 become version 1 (0 means "no row" to the writers), and a
+    worker assigned their partition finds the pending ones."""
+    from alerts.decision import RuleState, TickerState
+    from alerts.store.codec import dump_state
+
+    migrate.upgrade(db_url, "0002")
+    pending = TickerState("OLDP", rules={"r": RuleState(phase="pending", since=T0, value=80.0)},
+                          positions={"p.risk/3": 41})
+    quiet = TickerState("OLDQ", rules={"r": RuleState()}, positions={"p.risk/1": 7})
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        for state in (pending, quiet):
+            conn.execute(sa.text("INSERT INTO rule_states (ticker, state, updated_at) "
+                                 "VALUES (:t, :s, :u)"),
+                         {"t": state.ticker, "s": dump_state(state), "u": T0})
+    engine.dispose()
+    store = AlertStore(db_url, migrate=True)
+    states = store.load_states(["OLDP", "OLDQ"])
+    assert {t: s.version for t, s in states.items()} == {"OLDP": 1, "OLDQ": 1}
+    assert states["OLDP"].rules == pending.rules
+    assert store.tickers_with_timers({"p.risk": {3}}) == ["OLDP"]
+    assert store.tickers_with_timers({"p.risk": {1, 2}}) == []
+    store.close()
+
+
 async def test_only_one_scheduler_acts_and_the_other_takes_over(db_url: str) -> None:
     """The lease runs on the database's clock: a follower whose own clock is an hour ahead
     still waits for the leader's lease to run out, and then takes over."""
