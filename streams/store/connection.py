@@ -39,6 +39,7 @@ _AUTH = (rexc.AuthenticationError, rexc.AuthenticationWrongNumberOfArgsError,
 _BACKPRESSURE = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError,
                  rexc.OutOfMemoryError, rexc.ReadOnlyError, rexc.TryAgainError,
                  rexc.ClusterError, rexc.RedisClusterException, OSError)
+_PROGRAMMING = (rexc.CrossSlotTransactionError, rexc.InvalidPipelineStack)  # bugs: no retry
 _BACKPRESSURE_REPLIES = ("OOM", "READONLY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN",
                          "BUSY", "NOREPLICAS", "FAILOVER", "UNBLOCKED")
 _AUTH_REPLIES = ("NOAUTH", "WRONGPASS", "NOPERM")
@@ -51,6 +52,8 @@ def classify(exc: BaseException) -> str | None:
     reply = str(exc).lstrip("-").split(" ", 1)[0].upper()
     if isinstance(exc, _AUTH) or reply in _AUTH_REPLIES:
         return "auth"
+    if isinstance(exc, _PROGRAMMING):
+        return None
     if isinstance(exc, _BACKPRESSURE) or (
             isinstance(exc, rexc.ResponseError) and reply in _BACKPRESSURE_REPLIES):
         return "backpressure"

@@ -49,7 +49,7 @@ from streams.store.keys import RedisKeys
 
 log = logging.getLogger(__name__)
 MAX_CONFLICTS = 50
-JOURNAL_MAX = 100_000  # mentions kept for re-commit after an outage, at most
+JOURNAL_MAX = 20_000  # mentions kept for re-commit after an outage, at most
 NO_FLOOR = -1e300
 
 

@@ -47,6 +47,8 @@ PASSWORD = "s3cret-Passw0rd-xyz"
     (rexc.NoPermissionError("this user has no permissions to run the 'eval' command"), "auth"),
     (rexc.ResponseError("ERR wrong number of arguments for 'hget' command"), None),
     (rexc.DataError("Invalid input of type: 'dict'"), None),
+    (rexc.SlotNotCoveredError("slot 42 is not covered by the cluster"), "backpressure"),
+    (rexc.CrossSlotTransactionError("keys in different slots"), None),
     (ValueError("a bug"), None),
 ])
 def test_redis_errors_are_classified(exc: Exception, kind: str | None) -> None:
