@@ -34,7 +34,7 @@ from alerts.rules import load_rules
 from alerts.settings import AlertSettings
 from alerts.store.outbox import OutboxQueue
 from alerts.store.repository import AlertStore, StateConflict
-from streams.codec import DeadLetter
+from streams.codec import MAX_KEY_BYTES, OVERSIZE_PREFIX_BYTES, DeadLetter, Limits
 from streams.contracts import RiskUpdate, utc_now
 from streams.kafka_config import aiokafka_kwargs
 from streams.metrics import Metrics
@@ -42,9 +42,6 @@ from streams.settings import KafkaSettings
 from streams.topics import Topics, ensure_topics
 
 log = logging.getLogger(__name__)
-
-
-MAX_DEAD_LETTER_BYTES = 512 * 1024  # a longer value is cut; its size and digest are kept
 
 
 class _OwnedPartitions(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -253,9 +250,16 @@ class AlertService:
 
     @staticmethod
     def _letter(message: Any, reason: str, detail: str) -> DeadLetter:
-        return DeadLetter(reason=reason, detail=detail[:500], topic=message.topic,
-                          partition=message.partition, offset=message.offset,
-                          key=message.key, value=message.value or b"")
+        """The dead letter of ``message``, kept whole or, when too big to re-produce, as a
+        prefix with the original size and digest (as the stream worker's dead letters)."""
+        value: bytes = message.value or b""
+        digest = ""
+        if len(value) > Limits.max_message_bytes:
+            digest = hashlib.sha256(value).hexdigest()
+        key = message.key[:MAX_KEY_BYTES] if message.key else message.key
+        return DeadLetter(reason, detail[:500], message.topic, message.partition,
+                          message.offset, key, value[:OVERSIZE_PREFIX_BYTES] if digest else value,
+                          len(value), digest)
 
     async def _start_dlq_producer(self) -> Any:
         from aiokafka import AIOKafkaProducer
@@ -272,13 +276,8 @@ class AlertService:
         """Produce each dead letter (before the offset commit: a crash repeats, never loses)."""
         dlq = Topics.dlq(self.topics.risk)
         for letter in letters:
-            value, headers = letter.value, letter.headers()
-            if len(value) > MAX_DEAD_LETTER_BYTES:
-                headers += [("tp-dlq-original-size", str(len(value)).encode()),
-                            ("tp-dlq-original-sha256", hashlib.sha256(value).hexdigest().encode())]
-                value = value[:MAX_DEAD_LETTER_BYTES]
-            await self._dlq_producer.send_and_wait(dlq, value=value, key=letter.key,
-                                                   headers=headers)
+            await self._dlq_producer.send_and_wait(dlq, value=letter.value, key=letter.key,
+                                                   headers=letter.headers())
             self.dead_letters += 1
             log.warning("dead-lettered %s[%d]@%d to %s: %s (%s)", letter.topic,
                         letter.partition, letter.offset, dlq, letter.reason, letter.detail)

@@ -5,6 +5,7 @@ source coordinates, and the records after them are decided by the same consumer.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -20,6 +21,8 @@ from streams.codec import (
     HEADER_OFFSET,
     HEADER_PARTITION,
     HEADER_REASON,
+    HEADER_SHA256,
+    HEADER_SIZE,
     HEADER_TOPIC,
 )
 from streams.settings import KafkaSettings
@@ -52,6 +55,7 @@ RECORDS: list[tuple[bytes, bytes | None, set[str] | None]] = [
     (b"x", b"\xff\xfe\x00", {"invalid_json"}),
     (b"x", b'{"a":' * 2000 + b"1" + b"}" * 2000, {"invalid_json"}),  # nested too deep
     (b"x", None, {"invalid_json"}),  # a tombstone
+    (b"x", b"[" + b" " * 950_000 + b"]", {"wrong_type", "invalid_json"}),  # too big to re-produce
     (b"x", b'{"schema_version": 1}', {"missing_field"}),
     (b"x", update_json(schema_version=2), {"unknown_schema_version"}),
     (b"x", update_json(score="high"), {"wrong_type"}),
@@ -118,5 +122,11 @@ async def test_bad_records_are_dead_lettered_and_the_consumer_goes_on(
         assert headers[HEADER_REASON] in reasons, (offset, headers)
         assert headers[HEADER_TOPIC] == topics.risk and headers[HEADER_PARTITION] == "0"
         assert int(headers[HEADER_OFFSET]) == offset and headers[HEADER_DETAIL]
-        assert letter.value == (RECORDS[offset][1] or b"")  # the original bytes, unchanged
+        original = RECORDS[offset][1] or b""
+        assert int(headers[HEADER_SIZE]) == len(original)
+        if len(original) > 900_000:  # kept as a prefix, with the digest of the whole
+            assert letter.value == original[:65_536]
+            assert headers[HEADER_SHA256] == hashlib.sha256(original).hexdigest()
+        else:
+            assert letter.value == original  # the original bytes, unchanged
     store.close()
