@@ -77,15 +77,16 @@ class RedisNoveltyIndex:
     async def check(self, fp: Fingerprint) -> Novelty:
         return (await self.check_many([fp]))[0]
 
-    async def _read(self, fps: Sequence[Fingerprint]) -> tuple[list[Any], list[Any]]:
-        async def op(client: Any) -> Any:
-            pipe = client.pipeline(transaction=False)
-            for fp in fps:
-                pipe.get(self.keys.novelty_decision(fp.doc_id))
-                pipe.get(self.keys.novelty_exact(fp.exact))
-            return await pipe.execute()
+    async def _mget(self, keys: list[str], what: str) -> list[Any]:
+        """Values of keys in any slots: one MGET on one Redis, one per slot on a cluster."""
+        if self.redis.cluster:
+            return await self.redis.run(lambda c: c.mget_nonatomic(keys), what)
+        return await self.redis.run(lambda c: c.mget(keys), what)
 
-        out = await self.redis.run(op, "novelty read")
+    async def _read(self, fps: Sequence[Fingerprint]) -> tuple[list[Any], list[Any]]:
+        k = self.keys
+        out = await self._mget([key for fp in fps for key in (
+            k.novelty_decision(fp.doc_id), k.novelty_exact(fp.exact))], "novelty read")
         return out[0::2], out[1::2]
 
     async def _buckets(
@@ -113,14 +114,8 @@ class RedisNoveltyIndex:
     async def _signatures(self, ids: list[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
-
-        async def op(client: Any) -> Any:
-            pipe = client.pipeline(transaction=False)
-            for d in ids:
-                pipe.get(self.keys.novelty_signature(d))
-            return await pipe.execute()
-
-        raws = await self.redis.run(op, "novelty signatures")
+        raws = await self._mget([self.keys.novelty_signature(d) for d in ids],
+                                "novelty signatures")
         return {d: np.frombuffer(r, dtype="<u4") for d, r in zip(ids, raws, strict=True) if r}
 
     async def check_many(self, fps: Sequence[Fingerprint]) -> list[Novelty]:
