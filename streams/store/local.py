@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import signal
 import socket
@@ -24,6 +25,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too (and so at most 55535)."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randint(20_000, 55_535)
+        try:
+            for p in (port, port + 10_000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
@@ -98,7 +114,7 @@ class LocalRedisCluster:
     def __init__(self, masters: int = 3) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="tp-redis-cluster-"))
         self.nodes = [
-            LocalRedis(self.root / f"n{i}", args=(
+            LocalRedis(self.root / f"n{i}", port=free_cluster_port(), args=(
                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no"))
             for i in range(masters)
@@ -110,6 +126,13 @@ class LocalRedisCluster:
         return f"redis+cluster://127.0.0.1:{self.nodes[0].port}/0"
 
     def start(self, timeout_s: float = 60.0) -> LocalRedisCluster:
+        try:
+            return self._start(timeout_s)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, timeout_s: float) -> LocalRedisCluster:
         for node in self.nodes:
             node.start()
         subprocess.run(
