@@ -155,7 +155,7 @@ async def test_redis_unreachable_for_10s_worker_waits_and_skips_nothing(
         pairs = await run.wait_all_counted({m.truth.doc_id for m in messages})
         await run.assert_exactly_once(pairs)
         assert run.worker.proc is not None and run.worker.proc.poll() is None, "worker died"
-        assert "Redis unreachable" in run.worker.log_path.read_text(), "outage not observed"
+        assert "Redis unavailable" in run.worker.log_path.read_text(), "outage not observed"
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{web}/metrics", timeout=5).read()
         outages = [line for line in metrics.decode().splitlines()
                    if line.startswith("tickerpulse_redis_outages_total ")]
