@@ -87,7 +87,8 @@ STREAM_METRICS: dict[str, Spec] = {
         "counter", "Ticker links the score stage dropped: invalid_ticker, unknown_hint (policy "
         "reject), too_many (over stream.max_linked_tickers).", ("reason",)),
     "risk_commits_total": Spec(
-        "counter", "Mentions committed to Redis: counted, or a replay that changed nothing.",
+        "counter", "Mentions committed to Redis by result: counted, replay (already counted), "
+        "too_old (below the idempotency floor), future (dated too far ahead).",
         ("result",)),
     "redis_outages_total": Spec(
         "counter", "Times Redis was found unreachable (each outage once).", at_scrape=True),

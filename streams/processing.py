@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -249,9 +250,10 @@ class Aggregate:
             if was_counted and mention.ingested_at is not None:  # a replay is not a latency
                 self.metrics.record("ingest_to_risk_seconds",
                                     max(0.0, now - mention.ingested_at.timestamp()))
-        counted = sum(result.counted)
-        self.metrics.inc("risk_commits_total", counted, result="counted")
-        self.metrics.inc("risk_commits_total", len(result.counted) - counted, result="replay")
+        outcomes = Counter(result.outcomes or
+                           ["counted" if c else "replay" for c in result.counted])
+        for outcome in ("counted", "replay", "too_old", "future"):
+            self.metrics.inc("risk_commits_total", outcomes.get(outcome, 0), result=outcome)
         return result.updates
 
     async def handle(self, batch: Sequence[RawMessage]) -> Output:

@@ -196,8 +196,9 @@ class StreamSettings(BaseModel):
         "company_tickers.json; empty = pytickersymbols + models/aliases.csv only.",
     )
     max_event_age_days: float = Field(
-        default=30.0, gt=0,
-        description="Older `published_at`/`created_at`: dead letter `timestamp_out_of_range`.",
+        default=1.0, gt=0,
+        description="Older `published_at`/`created_at`: dead letter `timestamp_out_of_range`. "
+        "At most risk.seen_window_s: an older event could be scored but never counted.",
     )
     max_event_future_s: float = Field(
         default=300.0, ge=0,

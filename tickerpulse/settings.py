@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from alerts.settings import AlertSettings
@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+
+    @model_validator(mode="after")
+    def _event_window_within_idempotency_window(self) -> Settings:
+        """An event the risk state refuses as too old must be dead-lettered, not dropped."""
+        if self.stream.max_event_age_days * 86_400 > self.risk.seen_window_s:
+            raise ValueError(
+                "stream.max_event_age_days must not exceed risk.seen_window_s: an older event "
+                "would be scored, then refused by the risk state without a dead letter")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -1,4 +1,4 @@
-"""The settings tree: env overrides, strictness, and the README table kept in sync."""
+"""The settings tree: env overrides, strictness, and the settings table in docs/configuration.md kept in sync."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from tickerpulse.settings import Settings
 from tickerpulse.settings_doc import BEGIN, END, settings_table
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+SETTINGS_PAGE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 
 def test_nested_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,8 +29,14 @@ def test_unknown_and_invalid_settings_are_rejected(monkeypatch: pytest.MonkeyPat
         Settings()
 
 
-def test_readme_settings_table_matches_code() -> None:
-    text = README.read_text(encoding="utf-8")
-    assert BEGIN in text and END in text, "README lacks the settings-table markers"
+def test_settings_table_matches_code() -> None:
+    text = SETTINGS_PAGE.read_text(encoding="utf-8")
+    assert BEGIN in text and END in text, "docs/configuration.md lacks the settings-table markers"
     documented = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
-    assert documented == settings_table(), "run `tickerpulse config table` and paste it"
+    assert documented == settings_table(), "run `python scripts/sync_settings_table.py`"
+
+
+def test_event_window_may_not_outlast_the_idempotency_window() -> None:
+    with pytest.raises(ValidationError, match="max_event_age_days"):
+        Settings(stream={"max_event_age_days": 2}, risk={"seen_window_s": 86_400})
+    Settings(stream={"max_event_age_days": 2}, risk={"seen_window_s": 2 * 86_400})
