@@ -28,6 +28,7 @@ import faust
 
 from streams.codec import DeadLetter, Limits
 from streams.contracts import DocumentKind
+from streams.errors import ConfigurationError
 from streams.faust_transport import tuned_app_class
 from streams.health import Check, liveness, readiness
 from streams.kafka_config import faust_broker, faust_credentials
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRIES_BEFORE_EXIT = 5
 EXIT_CODE_STAGE_FAILED = 70
+EXIT_CODE_CONFIGURATION = 78  # sysexits EX_CONFIG: no retry can help
 
 
 def faust_settings(kafka: KafkaSettings, stream: StreamSettings) -> dict[str, Any]:
@@ -78,6 +80,10 @@ async def run_stage(stage: Callable[[], Awaitable[T]], what: str) -> T:
         except asyncio.CancelledError:
             await task  # finish this batch before take_events acks it, then stop
             raise
+        except ConfigurationError as exc:  # e.g. Redis refused rotated credentials
+            log.critical("%s cannot go on: %s", what, exc)
+            logging.shutdown()
+            os._exit(EXIT_CODE_CONFIGURATION)
         except Exception:
             log.exception("%s failed (attempt %d of %d)", what, attempt, RETRIES_BEFORE_EXIT)
             await asyncio.sleep(min(2.0, 0.1 * 2**attempt))

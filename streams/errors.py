@@ -153,7 +153,8 @@ class ConfigurationError(StreamError):
 
 
 def _service_errors() -> tuple[type[BaseException], ...]:
-    found: list[type[BaseException]] = [StoreError, ConnectionError, TimeoutError,
+    found: list[type[BaseException]] = [StoreError, ConfigurationError, ConnectionError,
+                                        TimeoutError,
                                         asyncio.TimeoutError, OSError, MemoryError]
     try:
         from redis import exceptions as rexc

@@ -21,8 +21,10 @@ documents_total{novelty}               counter    documents out of ingest (fresh
 documents_without_ticker_total         counter    scored documents with no linked ticker
 scored_mentions_total                  counter    (document, ticker) records scored
 links_dropped_total{reason}            counter    ticker links dropped by the score stage
-risk_commits_total{result}             counter    mentions committed (counted / replay)
+risk_commits_total{result}             counter    mentions by result (counted, replay,
+                                                  too_old, future)
 redis_outages_total                    counter    times Redis was found unreachable
+risk_repaired_mentions_total           counter    mentions Redis lost in a crash, re-counted
 inference_batch_duration_seconds       histogram  one model batch, tokenised to predictions
 inference_batch_texts                  histogram  texts per model batch
 inference_queue_texts                  gauge      texts waiting for the model
@@ -92,6 +94,9 @@ STREAM_METRICS: dict[str, Spec] = {
         ("result",)),
     "redis_outages_total": Spec(
         "counter", "Times Redis was found unreachable (each outage once).", at_scrape=True),
+    "risk_repaired_mentions_total": Spec(
+        "counter", "Mentions Redis had lost (crash, failover) that the worker committed again "
+        "when Redis came back.", at_scrape=True),
     "inference_batch_duration_seconds": Spec(
         "histogram", "Wall time of one model batch, padded inputs to predictions."),
     "inference_batch_texts": Spec(

@@ -84,8 +84,9 @@ def build_worker(settings: Settings) -> Worker:
         checks["engine"] = _engine_ready(engine)
         model_version = engine.model_version
     if "aggregate" in agents:
-        aggregate = Aggregate(RiskStore(redis, keys, settings.risk), metrics,
-                              limits=settings.stream)
+        store = RiskStore(redis, keys, settings.risk)
+        metrics.observe("risk_repaired_mentions_total", lambda: store.repaired)
+        aggregate = Aggregate(store, metrics, limits=settings.stream)
     metrics.build_info(package_version(), model_version)
     app = create_app(settings.kafka, settings.stream, metrics, ingest, score, aggregate, checks)
     return Worker(app, metrics, worker_closers)

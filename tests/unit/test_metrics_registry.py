@@ -29,6 +29,7 @@ def test_every_declared_metric_has_help_type_and_unit_conventions() -> None:
     m = Metrics()
     m.observe("redis_outages_total", lambda: 3)
     m.observe("inference_queue_texts", lambda: 7)
+    m.observe("risk_repaired_mentions_total", lambda: 2)
     m.build_info("1.2.3", "m-9")
     m.register(ConsumerLag(lambda: [("t.docs", 0, 5), ("t.docs", 1, -2)]))
     text = m.render()

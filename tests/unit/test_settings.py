@@ -1,4 +1,4 @@
-"""The settings tree: env overrides, strictness, and the settings table in docs/configuration.md kept in sync."""
+"""The settings tree: env overrides, strictness, the settings table in docs kept in sync."""
 
 from __future__ import annotations
 

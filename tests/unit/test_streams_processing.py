@@ -13,7 +13,7 @@ from redis import exceptions as rexc
 
 from streams.codec import Limits
 from streams.contracts import Document, ScoredMention
-from streams.errors import RECORD_REASONS, StoreUnavailable, is_transient
+from streams.errors import RECORD_REASONS, ConfigurationError, StoreUnavailable, is_transient
 from streams.feed import Feed, malformed
 from streams.metrics import Metrics
 from streams.novelty import MemoryNoveltyIndex
@@ -227,6 +227,7 @@ async def test_linked_tickers_per_document_are_bounded_most_relevant_first() -> 
 
 @pytest.mark.parametrize(("exc", "transient"), [
     (StoreUnavailable("down"), True),
+    (ConfigurationError("Redis refused the credentials"), True),
     (rexc.ConnectionError("refused"), True),
     (rexc.ResponseError("OOM command not allowed"), True),
     (rexc.ReadOnlyError("READONLY"), True),
