@@ -100,7 +100,8 @@ class Dispatcher:
                 result = await notifier.send(item.event_id, item.ticker, item.payload.encode())
                 took = time.perf_counter() - started
             except Exception as exc:  # a notifier bug must not stop the other deliveries
-                log.exception("notifier %s failed on %s", item.channel, item.event_id)
+                log.exception("notifier %s failed on %s", item.channel, item.event_id,
+                              extra={"event_id": item.event_id, "ticker": item.ticker})
                 result = AttemptResult("retryable", 0.0, None, f"internal: {exc!r}"[:500])
         now = self.clock()
         next_at = None
@@ -112,12 +113,15 @@ class Dispatcher:
             log.warning("%s %s attempt %d (%s) not recorded, resent after the claim expires: "
                         "%s", item.channel, item.event_id, item.attempt, result.outcome, exc)
             return
+        outcome = delivery_outcome(result.outcome, next_at is not None)
         if self.metrics is not None:
             self.metrics.inc("alert_deliveries_total", channel=item.channel,
-                             outcome=delivery_outcome(result.outcome, next_at is not None))
+                             outcome=outcome)
             if took is not None:
                 self.metrics.record("alert_delivery_duration_seconds", took,
                                     channel=item.channel)
         level = logging.INFO if status not in ("failed", "stale") else logging.WARNING
         log.log(level, "%s %s attempt %d: %s (%s)", item.channel, item.event_id, item.attempt,
-                result.outcome, result.error or result.http_status)
+                result.outcome, result.error or result.http_status,
+                extra={"event_id": item.event_id, "ticker": item.ticker,
+                       "channel": item.channel, "outcome": outcome})

@@ -189,7 +189,8 @@ class AlertPipeline:
                     new, notes = self.decider.decide(state, update, now, silences)
                     made = [self._decided(note, update) for note in notes]
                 except Exception as exc:  # the record itself cannot be decided: isolate it
-                    log.exception("update %d for %r cannot be decided", i, ticker)
+                    log.exception("update %d for %r cannot be decided", i, ticker,
+                                  extra={"ticker": ticker})
                     refused.append(Rejected(i, REASON_UNDECIDABLE, repr(exc)[:500]))
                     continue
                 states[ticker] = new

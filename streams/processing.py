@@ -115,7 +115,9 @@ async def isolated(
         error = exc if isinstance(exc, InputError) else ProcessingFailed(
             f"{type(exc).__name__}: {str(exc)[:300]}")
         log.error("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset,
-                  error.reason, exc_info=not isinstance(exc, InputError))
+                  error.reason, exc_info=not isinstance(exc, InputError),
+                  extra={"topic": msg.topic, "partition": msg.partition,
+                         "offset": msg.offset, "reason": error.reason})
         return Output([], [dead_letter(error, msg, limits, metrics)])
 
 

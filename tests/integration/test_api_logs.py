@@ -195,3 +195,7 @@ def test_no_secret_in_the_logs_of_a_run(  # noqa: PLR0915 - one run, many secret
     # the failing receiver's body reached the alerts log, masked
     echoed = [line for line in text["alerts"].splitlines() if "bad signature" in line]
     assert echoed and all("***" in line for line in echoed)
+    # delivery lines of the alerts worker carry the ids in play as JSON fields
+    alerts = [json.loads(line) for line in text["alerts"].splitlines() if line.startswith("{")]
+    deliveries = [r for r in alerts if r.get("logger") == "alerts.dispatch" and "outcome" in r]
+    assert any(r.get("event_id") == event and r.get("ticker") for r in deliveries), deliveries[:3]
