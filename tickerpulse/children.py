@@ -4,7 +4,8 @@ Two mechanisms, both needed:
 
 - :func:`stop_on_sigterm` turns SIGTERM and SIGHUP (``kill``, ``docker stop``, systemd, a
   closed terminal) into :class:`SystemExit` in the main thread, so the parent's ``finally``
-  blocks run and stop its children in order, exactly as Ctrl-C does.
+  blocks run and stop its children in order, exactly as Ctrl-C does. A stop on request that
+  cleans up is a success: the exit status is 0.
 - :func:`die_with_parent` (a ``preexec_fn``) asks Linux to send the child SIGTERM when the
   parent dies without cleaning up (SIGKILL, a crash): no orphan keeps a port or a consumer
   group membership. A no-op where ``prctl`` is unavailable.
@@ -20,7 +21,6 @@ from contextlib import contextmanager
 from types import FrameType
 
 PR_SET_PDEATHSIG = 1
-EXIT_ON_SIGNAL = 128  # shell convention: 128 + signal number
 
 
 def die_with_parent() -> None:
@@ -35,7 +35,7 @@ def die_with_parent() -> None:
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(EXIT_ON_SIGNAL + signum)
+    raise SystemExit(0)  # unwinds the main thread; the finally blocks stop the children
 
 
 @contextmanager

@@ -74,7 +74,7 @@ def test_demo_sigterm_stops_broker_workers_and_api(tmp_path: Path, redis_url: st
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 128 + signal.SIGTERM
+    assert proc.returncode == 0  # a stop on request that cleans up is a success
     assert not [p for p in children if _alive(p)]
 
 
@@ -98,4 +98,4 @@ def test_services_sigterm_stops_the_embedded_broker(redis_url: str) -> None:
             proc.wait()
         assert proc.stdout is not None
         proc.stdout.close()
-    assert proc.returncode == 128 + signal.SIGTERM
+    assert proc.returncode == 0  # a stop on request that cleans up is a success
