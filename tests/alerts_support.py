@@ -228,3 +228,14 @@ class ThrowawayPostgres:
         except subprocess.CalledProcessError:
             pass
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def one_rule(severity: str = "warning") -> str:
+    """Rules YAML with one rule, ``high``: fires at score 70, resolves under 60, every ticker."""
+    return f"""version: 1
+rules:
+  - name: high
+    severity: {severity}
+    scope: {{all: true}}
+    condition: {{metric: score, enter: 70, exit: 60}}
+"""

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from alerts_support import (
     Receiver,
+    one_rule,
     risk_update,
     start_worker,
     stop_worker,
@@ -33,13 +34,7 @@ from tickerpulse.embedded import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-RULES = """version: 1
-rules:
-  - name: high
-    severity: critical
-    scope: {all: true}
-    condition: {metric: score, enter: 70, exit: 60}
-"""
+RULES = one_rule("critical")
 
 
 def env_for(tmp_path: Path, bootstrap: str, db_url: str, receiver: Receiver, rules: str,

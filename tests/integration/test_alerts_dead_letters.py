@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from alerts_support import Receiver, risk_update, unique
+from alerts_support import Receiver, one_rule, risk_update, unique
 
 from alerts.signing import generate_secret
 from alerts.store.repository import AlertStore
@@ -33,13 +33,7 @@ from tickerpulse.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-RULES = """version: 1
-rules:
-  - name: high
-    severity: warning
-    scope: {all: true}
-    condition: {metric: score, enter: 70, exit: 60}
-"""
+RULES = one_rule()
 
 
 def update_json(**changes: object) -> bytes:

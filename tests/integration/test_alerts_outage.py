@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from alerts_support import Receiver
+from alerts_support import Receiver, one_rule
 
 from alerts.signing import generate_secret
 from alerts.store.repository import AlertStore
@@ -29,13 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 OUTAGE_S = float(os.environ.get("TICKERPULSE_TEST_OUTAGE_S", "30"))
 TICKERS = ["AAA", "BBB", "CCC"]
 SCORES = [80, 50, 80, 50, 80]  # fire, resolve, fire, resolve, fire: 5 alerts per ticker
-RULES = """version: 1
-rules:
-  - name: high
-    severity: warning
-    scope: {all: true}
-    condition: {metric: score, enter: 70, exit: 60}
-"""
+RULES = one_rule()
 
 
 def worker_settings(tmp_path: Path, db_url: str, bootstrap: str, receiver: Receiver) -> Settings:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from alerts_support import (
     Receiver,
+    one_rule,
     risk_update,
     start_worker,
     stop_worker,
@@ -37,13 +38,7 @@ from tickerpulse.embedded import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-RULES = """version: 1
-rules:
-  - name: high
-    severity: warning
-    scope: {all: true}
-    condition: {metric: score, enter: 70, exit: 60}
-"""
+RULES = one_rule()
 TICKERS = [f"RB{n}" for n in range(8)]
 SECOND_JOINS_AT = 10  # round at which the second worker starts
 ROUNDS_AFTER = 25  # rounds sent after the second worker decided its first alerts

@@ -15,6 +15,7 @@ import pytest
 from alerts_support import (
     Receiver,
     ThrowawayPostgres,
+    one_rule,
     risk_update,
     start_worker,
     stop_worker,
@@ -31,13 +32,7 @@ from tickerpulse.embedded import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-RULES = """version: 1
-rules:
-  - name: high
-    severity: warning
-    scope: {all: true}
-    condition: {metric: score, enter: 70, exit: 60}
-"""
+RULES = one_rule()
 TICKERS = ["PGA", "PGB", "PGC", "PGD"]
 ROUNDS = 16  # alternately fire and resolve: one alert per update
 DOWN_AT = 6  # round after which PostgreSQL goes down

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alerts_support import Receiver, risk_update, wait_until, worker_env
+from alerts_support import Receiver, one_rule, risk_update, wait_until, worker_env
 from kafka import KafkaProducer
 
 from alerts.signing import generate_secret
@@ -32,13 +32,7 @@ from tickerpulse.embedded import free_port, wait_for_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-RULES = """version: 1
-rules:
-  - name: high
-    severity: critical
-    scope: {all: true}
-    condition: {metric: score, enter: 70, exit: 60}
-"""
+RULES = one_rule("critical")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from alerts_support import (
     Receiver,
     ThrowawayPostgres,
+    one_rule,
     risk_update,
     start_worker,
     stop_worker,
@@ -168,13 +169,7 @@ async def test_stream_worker_metrics_lag_and_readiness_during_a_redis_outage(
         server.wait()
 
 
-RULES = """version: 1
-rules:
-  - name: high
-    severity: critical
-    scope: {all: true}
-    condition: {metric: score, enter: 70, exit: 60}
-"""
+RULES = one_rule("critical")
 
 
 def test_alerts_worker_metrics_deliveries_outbox_and_readiness_during_an_sql_outage(
