@@ -224,6 +224,13 @@ class PipelineRun:
         scored = [ScoredMention.model_validate_json(r.value) for r in records]
         return scored, {(m.ticker, m.doc_id) for m in scored}
 
+    async def counted_at_least(self, n: int, timeout_s: float, poll_s: float = 0.2) -> int:
+        """Poll Redis until ``n`` mentions are counted or ``timeout_s`` passes; the count then."""
+        deadline = time.monotonic() + timeout_s
+        while await self.store.mentions_counted() < n and time.monotonic() < deadline:
+            await asyncio.sleep(poll_s)
+        return await self.store.mentions_counted()
+
     async def wait_all_counted(self, doc_ids: set[str], timeout_s: float = 240) -> set:
         """Until every document is on ``docs`` and Redis counted every scored pair."""
         deadline = time.monotonic() + timeout_s

@@ -44,10 +44,7 @@ async def test_kill_9_mid_stream_then_restart_counts_every_document_once(
         messages = list(Feed(seed=5, run_id=run.name).messages(10_000))
         await publish(messages, run.kafka)
         run.worker.start().wait_ready()
-        deadline = time.monotonic() + 120
-        while await run.store.mentions_counted() < 3_000 and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-        before = await run.store.mentions_counted()
+        before = await run.counted_at_least(3_000, timeout_s=120)
         assert 3_000 <= before < 10_000, "kill must land mid-stream"
         run.worker.kill9()
         run.worker.start().wait_ready(after=1)

@@ -186,10 +186,7 @@ async def test_hostile_messages_are_dead_lettered_and_the_worker_keeps_going(
         await publish(good[:120], run.kafka)
         await _produce(kafka_bootstrap, [(topic[k], key, v) for k, key, v in special]
                        + [(topic[k], key, v) for k, _, key, v in hostile])
-        deadline = time.monotonic() + 120
-        while await run.store.mentions_counted() < 60 and time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
-        assert await run.store.mentions_counted() >= 60, run.worker.tail()
+        assert await run.counted_at_least(60, timeout_s=120, poll_s=0.5) >= 60, run.worker.tail()
         injected = internal_records()  # mid-stream, among the worker's own records
         await _produce(kafka_bootstrap, [
             (getattr(run.topics, name), f"i-{name}-{i}".encode(), value)

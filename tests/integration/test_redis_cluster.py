@@ -7,7 +7,6 @@ tickers, novelty verdicts and the whole pipeline behave as on one Redis.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
@@ -157,10 +156,7 @@ async def test_pipeline_exactly_once_on_the_cluster_through_a_kill_9(
         messages = list(Feed(seed=23, run_id=run.name).messages(5_000))
         await publish(messages, run.kafka)
         run.worker.start().wait_ready()
-        deadline = time.monotonic() + 120
-        while await run.store.mentions_counted() < 1_500 and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-        before = await run.store.mentions_counted()
+        before = await run.counted_at_least(1_500, timeout_s=120)
         assert 1_500 <= before < 5_000, "kill must land mid-stream"
         run.worker.kill9()
         run.worker.start().wait_ready(after=1)
