@@ -174,13 +174,13 @@ def create_app(
     """
     app = tuned_app_class(kafka.fetch_max_wait_ms)(stream.app_id, **faust_settings(kafka, stream))
     topics = Topics(kafka.topic_prefix)
-    n, within = stream.score_batch_size, stream.score_batch_within_s
+    batch = stream.batch
     if ingest is not None:
-        _add_ingest(app, topics, ingest, n, within)
+        _add_ingest(app, topics, ingest, batch.ingest, batch.within_s)
     if score is not None:
-        _add_score(app, topics, score, n, within)
+        _add_score(app, topics, score, batch.score, batch.within_s)
     if aggregate is not None:
-        _add_aggregate(app, topics, aggregate, max(n, 256), within)
+        _add_aggregate(app, topics, aggregate, batch.aggregate, batch.within_s)
 
     _add_monitoring(app, metrics, checks or {})
     return app

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import logging
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+log = logging.getLogger(__name__)
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -130,23 +133,44 @@ class RedisSettings(BaseModel):
     )
 
 
+def renamed(section: str, data: Any, old: str, new: str) -> Any:
+    """Accept a setting under its old name for one release, with a warning naming the new one."""
+    if isinstance(data, dict) and old in data:
+        log.warning("setting %s.%s (TICKERPULSE_%s__%s) is deprecated and will be removed in "
+                    "the next release: use %s", section, old, section.upper(), old.upper(), new)
+    return data
+
+
+class BatchSettings(BaseModel):
+    """How many messages each agent takes at once: faust's `take(n, within)`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ingest: int = Field(
+        default=128, ge=1,
+        description="Raw messages per ingest batch (one Redis novelty call per batch).",
+    )
+    score: int = Field(
+        default=128, ge=1,
+        description="Documents per score batch (the engine splits it under its token budget).",
+    )
+    aggregate: int = Field(
+        default=256, ge=1,
+        description="Scored mentions per aggregate batch (one Redis risk commit per batch).",
+    )
+    within_s: float = Field(
+        default=0.05, gt=0, description="Longest an agent waits to fill a batch."
+    )
+
+
 class StreamSettings(BaseModel):
     """Agents, validation limits and micro-batching of the stream."""
 
     model_config = ConfigDict(extra="forbid")
 
     app_id: str = Field(default="tickerpulse", description="faust app id / consumer group.")
-    score_batch_size: int = Field(
-        default=128, ge=1, description="`take(n, within)` batch size (the engine splits it)."
-    )
-    score_batch_within_s: float = Field(default=0.05, gt=0, description="`take` max wait.")
+    batch: BatchSettings = Field(default_factory=BatchSettings)
     max_text_chars: int = Field(default=20_000, ge=1, description="Longer texts are dead-lettered.")
-    novelty_window_s: int = Field(
-        default=21_600,
-        ge=60,
-        description="How long a document counts as recent for novelty (Redis: about 1-2 KB "
-        "per document over this window).",
-    )
     web_port: int = Field(
         default=6066, ge=0,
         description="faust worker web port (/metrics, /livez, /readyz); 0 = no web server.",
@@ -206,6 +230,42 @@ class StreamSettings(BaseModel):
         "`timestamp_out_of_range`.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_batch_names(cls, data: Any) -> Any:
+        """``score_batch_size`` once sized every agent (aggregate: at least 256); kept so."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        batch = dict(data.get("batch") or {})
+        if "score_batch_size" in data:
+            renamed("stream", data, "score_batch_size", "stream.batch.ingest/score/aggregate")
+            n = int(data.pop("score_batch_size"))
+            for agent, size in (("ingest", n), ("score", n), ("aggregate", max(n, 256))):
+                batch.setdefault(agent, size)
+        if "score_batch_within_s" in data:
+            renamed("stream", data, "score_batch_within_s", "stream.batch.within_s")
+            batch.setdefault("within_s", data.pop("score_batch_within_s"))
+        if batch:
+            data["batch"] = batch
+        return data
+
+
+class NoveltySettings(BaseModel):
+    """Which documents are new: exact and near duplicates within a window (Redis index)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_s: int = Field(
+        default=21_600,
+        ge=60,
+        description="How long a document counts as recent for novelty (Redis: about 1-2 KB "
+        "per document over this window).",
+    )
+    near_duplicate_threshold: float = Field(
+        default=0.6, gt=0, le=1, description="MinHash Jaccard at which a document is a near-dup."
+    )
+
 
 class RiskSettings(BaseModel):
     """Per-ticker risk scoring (pure, see streams/risk.py) and how long its state lives."""
@@ -221,9 +281,6 @@ class RiskSettings(BaseModel):
     )
     exact_duplicate_weight: float = Field(
         default=0.0, ge=0, le=1, description="Evidence weight of an exact duplicate."
-    )
-    near_duplicate_threshold: float = Field(
-        default=0.6, gt=0, le=1, description="MinHash Jaccard at which a document is a near-dup."
     )
     evidence_half_weight: float = Field(
         default=1.0, gt=0, description="Evidence weight at which sentiment counts half (shrinkage)."
@@ -265,5 +322,3 @@ class RiskSettings(BaseModel):
                              "+ 600 (counted doc ids must outlive the window they guard)")
         return self
 
-
-AGENT_NAMES = ("ingest", "score", "aggregate")

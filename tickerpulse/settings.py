@@ -7,14 +7,21 @@ section, leaf modules never read the environment. Environment variables use the 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from alerts.settings import AlertSettings
 from models.settings import EngineSettings, ModelSettings
-from streams.settings import KafkaSettings, RedisSettings, RiskSettings, StreamSettings
+from streams.settings import (
+    KafkaSettings,
+    NoveltySettings,
+    RedisSettings,
+    RiskSettings,
+    StreamSettings,
+    renamed,
+)
 from tickerpulse.secret_files import EnvWithFiles
 
 
@@ -71,6 +78,13 @@ class LogSettings(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
+# (section, old name, name in the novelty section): accepted with a warning for one release
+_MOVED_TO_NOVELTY = (
+    ("stream", "novelty_window_s", "window_s"),
+    ("risk", "near_duplicate_threshold", "near_duplicate_threshold"),
+)
+
+
 class Settings(BaseSettings):
     """Root of the settings tree."""
 
@@ -87,10 +101,30 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
+    novelty: NoveltySettings = Field(default_factory=NoveltySettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_to_novelty(cls, data: Any) -> Any:
+        """Novelty settings once lived in ``stream`` and ``risk``; the old names still work."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        novelty = dict(data.get("novelty") or {})
+        for section, old, new in _MOVED_TO_NOVELTY:
+            values = data.get(section)
+            if isinstance(values, dict) and old in values:
+                renamed(section, values, old, f"novelty.{new}")
+                values = dict(values)
+                novelty.setdefault(new, values.pop(old))
+                data[section] = values
+        if novelty:
+            data["novelty"] = novelty
+        return data
 
     @model_validator(mode="after")
     def _event_window_within_idempotency_window(self) -> Settings:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 import faust
@@ -15,7 +14,6 @@ from streams.errors import ConfigurationError
 from streams.health import Check
 from streams.metrics import Metrics
 from streams.processing import Aggregate, Ingest, Score
-from streams.settings import AGENT_NAMES
 from streams.store import (
     RedisKeys,
     RedisNoveltyIndex,
@@ -26,6 +24,7 @@ from streams.store import (
 )
 from streams.topics import Topics, ensure_topics
 from tickerpulse.settings import Settings
+from tickerpulse.version import package_version
 
 if TYPE_CHECKING:
     from models.api import InferenceEngine
@@ -47,6 +46,54 @@ class Worker:
                 log.exception("while closing")
 
 
+@dataclass
+class _Parts:
+    """What the stages of one worker share while they are built."""
+
+    settings: Settings
+    metrics: Metrics
+    redis: RetryingRedis
+    keys: RedisKeys
+    checks: dict[str, Check]
+    closers: list[Callable[[], object]]
+    model_version: str = ""
+
+
+def _ingest(parts: _Parts) -> Ingest:
+    novelty = parts.settings.novelty
+    index = RedisNoveltyIndex(parts.redis, parts.keys, novelty.window_s,
+                              novelty.near_duplicate_threshold)
+    return Ingest(index, parts.settings.stream, parts.metrics)
+
+
+def _score(parts: _Parts) -> Score:
+    from models.api import load_engine
+
+    engine = load_engine(parts.settings.model, parts.settings.engine)
+    engine.start()
+    parts.closers.append(engine.close)
+    _instrument(engine, parts.metrics)
+    parts.checks["engine"] = _engine_ready(engine)
+    parts.model_version = engine.model_version
+    return Score(engine, parts.metrics, limits=parts.settings.stream)
+
+
+def _aggregate(parts: _Parts) -> Aggregate:
+    store = RiskStore(parts.redis, parts.keys, parts.settings.risk)
+    parts.metrics.observe("risk_repaired_mentions_total", lambda: store.repaired)
+    return Aggregate(store, parts.metrics, limits=parts.settings.stream)
+
+
+# The agents a worker can run, in data-path order: name (as `stream.agents` and create_app's
+# keyword name it) -> how its stage is built.
+STAGES: dict[str, Callable[[_Parts], Ingest | Score | Aggregate]] = {
+    "ingest": _ingest,
+    "score": _score,
+    "aggregate": _aggregate,
+}
+AGENT_NAMES = tuple(STAGES)
+
+
 def selected_agents(settings: Settings) -> set[str]:
     names = {a.strip() for a in settings.stream.agents.split(",") if a.strip()}
     unknown = names - set(AGENT_NAMES)
@@ -61,42 +108,16 @@ def build_worker(settings: Settings) -> Worker:
     agents = selected_agents(settings)
     ensure_topics(settings.kafka, Topics(settings.kafka.topic_prefix).all())
     metrics = Metrics()
-    worker_closers: list[Callable[[], object]] = []
     check_server(settings.redis)  # credentials, eviction policy, persistence: fail fast
     redis = connect(settings.redis)
     metrics.observe("redis_outages_total", lambda: redis.outages)
-    checks: dict[str, Check] = {"redis": _ping(redis)}
-    model_version = ""
-    keys = RedisKeys(settings.redis.key_prefix)
-    ingest = score = aggregate = None
-    if "ingest" in agents:
-        index = RedisNoveltyIndex(redis, keys, settings.stream.novelty_window_s,
-                                  settings.risk.near_duplicate_threshold)
-        ingest = Ingest(index, settings.stream, metrics)
-    if "score" in agents:
-        from models.api import load_engine
-
-        engine = load_engine(settings.model, settings.engine)
-        engine.start()
-        worker_closers.append(engine.close)
-        score = Score(engine, metrics, limits=settings.stream)
-        _instrument(engine, metrics)
-        checks["engine"] = _engine_ready(engine)
-        model_version = engine.model_version
-    if "aggregate" in agents:
-        store = RiskStore(redis, keys, settings.risk)
-        metrics.observe("risk_repaired_mentions_total", lambda: store.repaired)
-        aggregate = Aggregate(store, metrics, limits=settings.stream)
-    metrics.build_info(package_version(), model_version)
-    app = create_app(settings.kafka, settings.stream, metrics, ingest, score, aggregate, checks)
-    return Worker(app, metrics, worker_closers)
-
-
-def package_version() -> str:
-    try:
-        return version("tickerpulse")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0+unknown"
+    parts = _Parts(settings, metrics, redis, RedisKeys(settings.redis.key_prefix),
+                   {"redis": _ping(redis)}, [])
+    stages = {name: build(parts) for name, build in STAGES.items() if name in agents}
+    metrics.build_info(package_version(), parts.model_version)
+    app = create_app(settings.kafka, settings.stream, metrics, checks=parts.checks,
+                     **stages)  # type: ignore[arg-type]
+    return Worker(app, metrics, parts.closers)
 
 
 def _ping(redis: RetryingRedis) -> Check:

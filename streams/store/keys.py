@@ -16,7 +16,7 @@ key                                    type    holds (TTL)
 ``risk:index:{r<s>}``                  zset    ticker -> latest score, one per shard (entries
                                                of expired tickers are removed by readers)
 ``risk:mentions:{r<s>}``               string  mentions counted in the shard (a metric)
-``nov:dec:<doc>``                      string  novelty verdict of a doc  (stream.novelty_window_s)
+``nov:dec:<doc>``                      string  novelty verdict of a doc  (novelty.window_s)
 ``nov:x:<hash>``                       string  first doc id with this normalised text    (same)
 ``nov:sig:<doc>``                      string  MinHash signature, 64 x uint32            (same)
 ``nov:b:{nv<band>}:<bucket>``          zset    doc ids in an LSH bucket, score = when    (same)

@@ -31,8 +31,8 @@ import yaml
 from pydantic import BaseModel, SecretStr
 
 from alerts.rules import parse_rules
-from streams.settings import AGENT_NAMES
 from tickerpulse.settings import Settings
+from tickerpulse.wiring import AGENT_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

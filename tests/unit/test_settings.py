@@ -40,3 +40,44 @@ def test_event_window_may_not_outlast_the_idempotency_window() -> None:
     with pytest.raises(ValidationError, match="max_event_age_days"):
         Settings(stream={"max_event_age_days": 2}, risk={"seen_window_s": 86_400})
     Settings(stream={"max_event_age_days": 2}, risk={"seen_window_s": 2 * 86_400})
+
+
+def test_each_agent_has_its_own_batch_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKERPULSE_STREAM__BATCH__AGGREGATE", "512")
+    batch = Settings().stream.batch
+    assert (batch.ingest, batch.score, batch.aggregate) == (128, 128, 512)
+
+
+def test_old_batch_size_sizes_all_agents_as_before_and_warns(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("TICKERPULSE_STREAM__SCORE_BATCH_SIZE", "64")
+    monkeypatch.setenv("TICKERPULSE_STREAM__SCORE_BATCH_WITHIN_S", "0.2")
+    monkeypatch.setenv("TICKERPULSE_STREAM__BATCH__SCORE", "32")  # the new name wins
+    with caplog.at_level("WARNING", logger="streams.settings"):
+        batch = Settings().stream.batch
+    assert (batch.ingest, batch.score, batch.aggregate, batch.within_s) == (64, 32, 256, 0.2)
+    assert "stream.score_batch_size (TICKERPULSE_STREAM__SCORE_BATCH_SIZE) is deprecated" in (
+        caplog.text)
+    assert "stream.batch.within_s" in caplog.text
+    assert Settings(stream={"score_batch_size": 300}).stream.batch.aggregate == 300  # type: ignore[arg-type]
+
+
+def test_novelty_settings_under_their_old_names_still_work_and_warn(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("TICKERPULSE_RISK__NEAR_DUPLICATE_THRESHOLD", "0.7")
+    monkeypatch.setenv("TICKERPULSE_STREAM__NOVELTY_WINDOW_S", "600")
+    with caplog.at_level("WARNING", logger="streams.settings"):
+        settings = Settings()
+    assert (settings.novelty.near_duplicate_threshold, settings.novelty.window_s) == (0.7, 600)
+    assert "use novelty.near_duplicate_threshold" in caplog.text
+    assert "use novelty.window_s" in caplog.text
+    monkeypatch.setenv("TICKERPULSE_NOVELTY__WINDOW_S", "900")
+    assert Settings().novelty.window_s == 900
+
+
+def test_settings_without_old_names_warn_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        Settings(novelty={"window_s": 120}, stream={"batch": {"score": 8}})  # type: ignore[arg-type]
+    assert "deprecated" not in caplog.text

@@ -1,28 +1,31 @@
-"""The `tickerpulse` command. Each command group lives in its own module and is registered here."""
+"""The `tickerpulse` command. Each command group lives in its own module and is added here."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 import click
 
-# (module, attribute) of every command or group; a module owns one group of commands.
-_COMMANDS: list[tuple[str, str]] = [
-    ("tickerpulse.cli.config", "config"),
-    ("tickerpulse.cli.model", "model"),
-    ("tickerpulse.cli.services", "services"),
-    ("tickerpulse.cli.simulate", "simulate"),
-    ("tickerpulse.cli.worker", "worker"),
-    ("tickerpulse.cli.bench", "bench"),
-    ("tickerpulse.cli.webhook", "webhook"),
-    ("tickerpulse.cli.alerts", "alerts"),
-    ("tickerpulse.cli.api", "api"),
-    ("tickerpulse.cli.demo", "demo"),
-]
+from tickerpulse.cli.alerts import alerts
+from tickerpulse.cli.api import api
+from tickerpulse.cli.bench import bench
+from tickerpulse.cli.config import config
+from tickerpulse.cli.demo import demo
+from tickerpulse.cli.model import model
+from tickerpulse.cli.services import services
+from tickerpulse.cli.simulate import simulate
+from tickerpulse.cli.webhook import webhook
+from tickerpulse.cli.worker import worker
+from tickerpulse.version import package_version
+
+COMMANDS: tuple[click.Command, ...] = (
+    config, model, services, simulate, worker, bench, webhook, alerts, api, demo,
+)
 
 
 @click.group()
+@click.version_option(package_version(), "-V", "--version", prog_name="tickerpulse",
+                      message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def cli(verbose: int) -> None:
     """tickerpulse: streaming financial sentiment monitor."""
@@ -30,18 +33,8 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _register() -> None:
-    for module_name, attr in _COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:  # the group is not written yet
-                continue
-            raise
-        cli.add_command(getattr(module, attr))
-
-
-_register()
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:
