@@ -31,11 +31,11 @@ from pydantic import BaseModel, ValidationError
 
 from models.tickers import known_universe, normalise_ticker
 from streams.contracts import (
-    SCHEMA_VERSION,
     Document,
     DocumentKind,
     NewsArticle,
     SocialPost,
+    accepted_versions,
 )
 from streams.errors import (
     EmptyText,
@@ -236,9 +236,10 @@ def _validation_error(exc: ValidationError) -> InputError:
 
 
 def _validate(model: type[R], data: dict[str, Any]) -> R:
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION or isinstance(version, bool):
-        raise UnknownSchemaVersion(f"schema_version {str(version)[:40]!r} is not {SCHEMA_VERSION}")
+    version, accepted = data.get("schema_version"), accepted_versions(model)
+    if version not in accepted or isinstance(version, bool):
+        raise UnknownSchemaVersion(f"schema_version {str(version)[:40]!r} is not "
+                                   f"{' or '.join(map(str, accepted))}")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -5,8 +5,15 @@ Internal / output (ours):       Document on ``docs``, ScoredMention on ``scored`
                                 document x ticker, key = ticker), RiskUpdate on ``risk``
                                 (key = ticker).
 
-Every record carries ``schema_version``; a record with an unknown version is dead-lettered at
-ingest. JSON Schemas for producers and subscribers are exported by :func:`export_schemas`.
+Every record carries ``schema_version``; a record with a version its contract does not accept
+(:func:`accepted_versions`) is dead-lettered. JSON Schemas for producers and subscribers are
+exported by :func:`export_schemas`, one file per contract and version.
+
+ScoredMention is at version 2: ``sentiment``/``probabilities``/``confidence`` are about the
+mention's ticker (``sentiment_source`` says whether the model's target head gave them or they
+are the document's), and ``document_*`` carry the document's overall sentiment. A version 1
+record is still accepted and read as version 2 with the document's sentiment as the ticker's
+(see docs/input-contracts.md, "ScoredMention v2").
 """
 
 from __future__ import annotations
@@ -14,13 +21,21 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from models.tickers import MAX_TICKER_LENGTH, TICKER_PATTERN
 
 SCHEMA_VERSION = 1
+"""The version of every contract but ScoredMention (2): see :func:`accepted_versions`."""
 
 Sentiment = Literal["negative", "neutral", "positive"]
 DocumentKind = Literal["news", "social"]
@@ -115,10 +130,22 @@ class Document(_Record):
     ingested_at: AwareDatetime
 
 
-class ScoredMention(_Record):
-    """One document x ticker, scored (topic ``scored``, key = ticker)."""
+Probabilities = dict[Sentiment, float]
+V2_ONLY_FIELDS = ("sentiment_source", "document_sentiment", "document_probabilities",
+                  "document_confidence")
 
-    schema_version: Literal[1] = 1
+
+class ScoredMention(_Record):
+    """One document x ticker, scored (topic ``scored``, key = ticker).
+
+    Version 2: the sentiment fields are about this ticker; ``document_*`` are the document's.
+    A version 1 record (no ``document_*``, one sentiment for the whole document) is read as
+    version 2 with ``sentiment_source`` "document" and the document fields copied from it."""
+
+    ACCEPTS: ClassVar[tuple[int, ...]] = (1, 2)
+
+    schema_version: Literal[2] = Field(
+        default=2, description="Contract version 2; a version 1 record is read as version 2.")
     doc_id: str
     ticker: Ticker
     kind: DocumentKind
@@ -126,9 +153,16 @@ class ScoredMention(_Record):
     published_at: AwareDatetime
     excerpt: str
     url: str | None = None
-    sentiment: Sentiment
-    probabilities: dict[Sentiment, float] = Field(description="negative/neutral/positive.")
-    confidence: float = Field(ge=0.0, le=1.0, description="Max probability.")
+    sentiment: Sentiment = Field(description="What the text says about this ticker.")
+    probabilities: Probabilities = Field(
+        description="negative/neutral/positive about this ticker.")
+    confidence: float = Field(ge=0.0, le=1.0, description="Max of probabilities.")
+    sentiment_source: Literal["entity", "document"] = Field(
+        description="'entity': the model's target head on the ticker's spans; 'document': the "
+        "document's sentiment (no target head, or the ticker was only hinted).")
+    document_sentiment: Sentiment = Field(description="What the text says overall.")
+    document_probabilities: Probabilities = Field(description="The document's probabilities.")
+    document_confidence: float = Field(ge=0.0, le=1.0, description="Max of those.")
     relevance: float = Field(ge=0.0, le=1.0, description="1 = subject of the text.")
     relevance_kind: Literal["subject", "mention"]
     link_confidence: float = Field(ge=0.0, le=1.0, description="Ticker link confidence.")
@@ -140,6 +174,19 @@ class ScoredMention(_Record):
     scored_at: AwareDatetime
     ingested_at: AwareDatetime | None = Field(
         default=None, description="When its document was ingested (latency metrics).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_v1_as_v2(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("schema_version") != 1:
+            return data
+        extra = [k for k in V2_ONLY_FIELDS if k in data]
+        if extra:
+            raise ValueError(f"version 1 record with version 2 fields: {', '.join(extra)}")
+        return {**data, "schema_version": 2, "sentiment_source": "document",
+                "document_sentiment": data.get("sentiment"),
+                "document_probabilities": data.get("probabilities"),
+                "document_confidence": data.get("confidence")}
 
 
 class ContributingDocument(_Record):
@@ -184,12 +231,22 @@ ALL_CONTRACTS: dict[str, type[BaseModel]] = {
 }
 
 
+def current_version(model: type[BaseModel]) -> int:
+    """The version a contract writes (its ``schema_version`` literal)."""
+    return int(max(get_args(model.model_fields["schema_version"].annotation)))
+
+
+def accepted_versions(model: type[BaseModel]) -> tuple[int, ...]:
+    """The versions a reader of this contract accepts (older ones are read as the current)."""
+    return tuple(getattr(model, "ACCEPTS", (current_version(model),)))
+
+
 def export_schemas(directory: Path) -> list[Path]:
-    """Write one JSON Schema file per contract; returns the paths written."""
+    """Write one JSON Schema file per contract at its current version; returns the paths."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, model in ALL_CONTRACTS.items():
-        path = directory / f"{name}.v{SCHEMA_VERSION}.schema.json"
+        path = directory / f"{name}.v{current_version(model)}.schema.json"
         schema = model.model_json_schema()
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")

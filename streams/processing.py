@@ -20,8 +20,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
+from pydantic import BaseModel
+
+from models.records import Prediction, TargetSentiment, TickerLink
 from models.tickers import is_ticker
 from streams.codec import DeadLetter, Limits, decode_document, decode_record, encode_bounded
 from streams.contracts import Document, DocumentKind, Novelty, RiskUpdate, ScoredMention
@@ -33,6 +36,7 @@ from streams.store.risk_store import CommitResult
 
 log = logging.getLogger(__name__)
 LimitsLike = Limits | StreamSettings | int | None
+R = TypeVar("R", bound=BaseModel)
 
 
 class NoveltyIndex(Protocol):
@@ -44,7 +48,9 @@ class Engine(Protocol):
 
     model_version: str
 
-    async def predict(self, texts, hints=None): ...  # type: ignore[no-untyped-def]
+    async def predict(
+        self, texts: Sequence[str], hints: Sequence[Sequence[str]] | None = None
+    ) -> list[Prediction]: ...
 
 
 class RiskCommitter(Protocol):
@@ -154,9 +160,10 @@ class Ingest:
         return Output([(d.doc_id.encode(), encode_bounded(d, size)) for d in docs], dead)
 
 
-def _decoded(batch: Sequence[RawMessage], model: type[Any], limits: Limits, metrics: Metrics,
-             now: datetime) -> tuple[list[Any], list[DeadLetter]]:
-    good, dead = [], []
+def _decoded(batch: Sequence[RawMessage], model: type[R], limits: Limits, metrics: Metrics,
+             now: datetime) -> tuple[list[R], list[DeadLetter]]:
+    good: list[R] = []
+    dead: list[DeadLetter] = []
     for msg in batch:
         try:
             good.append(decode_record(msg.value, model, limits, now))
@@ -175,16 +182,18 @@ class Score:
         self.engine, self.metrics, self.clock = engine, metrics, clock
         self.limits = Limits.of(limits)
 
-    def _links(self, doc: Document, tickers: Sequence[Any]) -> list[tuple[Any, float]]:
+    def _links(
+        self, doc: Document, tickers: Sequence[TickerLink]
+    ) -> list[tuple[TickerLink, float]]:
         """(link, confidence): valid tickers, unknown hints capped or dropped, the most
         relevant ``max_linked_tickers`` kept."""
         limits, hints = self.limits, set(doc.ticker_hints)
-        best: dict[str, tuple[Any, float]] = {}
+        best: dict[str, tuple[TickerLink, float]] = {}
         for link in tickers:
             if not is_ticker(link.ticker):
                 self.metrics.inc("links_dropped_total", reason="invalid_ticker")
                 continue
-            conf = min(1.0, max(0.0, float(link.confidence)))
+            conf = link.confidence
             if (limits.universe is not None and link.ticker in hints
                     and link.ticker not in limits.universe):
                 if limits.unknown_ticker_hints == "reject":
@@ -193,11 +202,31 @@ class Score:
                 conf = min(conf, limits.unknown_hint_confidence)
             if link.ticker not in best or conf > best[link.ticker][1]:
                 best[link.ticker] = (link, conf)
-        kept = sorted(best.values(), key=lambda lc: (-float(lc[0].relevance), -lc[1]))
+        kept = sorted(best.values(), key=lambda lc: (-lc[0].relevance, -lc[1]))
         if len(kept) > limits.max_linked_tickers:
             self.metrics.inc("links_dropped_total", len(kept) - limits.max_linked_tickers,
                              reason="too_many")
         return kept[:limits.max_linked_tickers]
+
+    def _mention(self, doc: Document, pred: Prediction, link: TickerLink, link_confidence: float,
+                 now: datetime) -> ScoredMention:
+        """One ScoredMention (v2): the ticker's own sentiment (the document's when the engine
+        gave none) beside the document's."""
+        own = link.sentiment or TargetSentiment(pred.sentiment, pred.probabilities,
+                                                pred.confidence, "document")
+        return ScoredMention.model_validate({
+            "doc_id": doc.doc_id, "ticker": link.ticker, "kind": doc.kind, "source": doc.source,
+            "published_at": doc.published_at, "excerpt": doc.excerpt, "url": doc.url,
+            "sentiment": own.label, "probabilities": own.probabilities,
+            "confidence": own.confidence, "sentiment_source": own.source,
+            "document_sentiment": pred.sentiment, "document_probabilities": pred.probabilities,
+            "document_confidence": pred.confidence,
+            "relevance": link.relevance, "relevance_kind": link.relevance_kind,
+            "link_confidence": link_confidence,
+            "followers": doc.followers, "verified": doc.verified, "engagement": doc.engagement,
+            "novelty": doc.novelty, "model_version": pred.model_version or
+            self.engine.model_version, "scored_at": now, "ingested_at": doc.ingested_at,
+        })
 
     async def process(self, docs: Sequence[Document]) -> list[ScoredMention]:
         if not docs:
@@ -209,20 +238,8 @@ class Score:
             links = self._links(doc, pred.tickers)
             if not links:
                 self.metrics.inc("documents_without_ticker_total")
-            for link, confidence in links:
-                out.append(ScoredMention(
-                    doc_id=doc.doc_id, ticker=link.ticker, kind=doc.kind, source=doc.source,
-                    published_at=doc.published_at, excerpt=doc.excerpt, url=doc.url,
-                    sentiment=pred.sentiment,
-                    probabilities={k: float(v) for k, v in pred.probabilities.items()},
-                    confidence=float(pred.confidence),
-                    relevance=min(1.0, max(0.0, float(link.relevance))),
-                    relevance_kind="subject" if link.relevance_kind == "subject" else "mention",
-                    link_confidence=confidence,
-                    followers=doc.followers, verified=doc.verified, engagement=doc.engagement,
-                    novelty=doc.novelty, model_version=pred.model_version or
-                    self.engine.model_version, scored_at=now, ingested_at=doc.ingested_at,
-                ))
+            out.extend(self._mention(doc, pred, link, confidence, now)
+                       for link, confidence in links)
         self.metrics.inc("scored_mentions_total", len(out))
         return out
 

@@ -31,6 +31,8 @@ def _mention(doc: int, ticker: str, sentiment: str, p: float) -> ScoredMention:
         doc_id=f"news:wire:{ticker}-{doc}", ticker=ticker, kind="news", source="wire",
         published_at=now, excerpt=f"{ticker} headline number {doc}", url=None,
         sentiment=sentiment, probabilities=probs, confidence=p, relevance=1.0,  # type: ignore[arg-type]
+        sentiment_source="entity", document_sentiment=sentiment,  # type: ignore[arg-type]
+        document_probabilities=probs, document_confidence=p,  # type: ignore[arg-type]
         relevance_kind="subject", link_confidence=1.0, model_version="test-model",
         scored_at=now,
     )

@@ -90,7 +90,10 @@ async def _seed_redis(settings: Settings) -> None:
             doc_id="news:wire:auth-1", ticker="ACME", kind="news", source="wire",
             published_at=now, excerpt="ACME misses", sentiment="negative",
             probabilities={"negative": 0.9, "neutral": 0.05, "positive": 0.05}, confidence=0.9,
-            relevance=1.0, relevance_kind="subject", link_confidence=1.0, model_version="t",
+            sentiment_source="entity", document_sentiment="negative",
+            document_probabilities={"negative": 0.9, "neutral": 0.05, "positive": 0.05},
+            document_confidence=0.9, relevance=1.0, relevance_kind="subject", link_confidence=1.0,
+            model_version="t",
             scored_at=now)])
     finally:
         await store.redis.close()

@@ -321,7 +321,7 @@ def test_internal_records_round_trip() -> None:
     ({"ticker": "A B"}, "invalid_ticker"),
     ({"ticker": "X" * 40}, "invalid_ticker"),
     ({"new_field": 1}, "wrong_type"),
-    ({"schema_version": 2}, "unknown_schema_version"),
+    ({"schema_version": 3}, "unknown_schema_version"),
     ({"followers": 10**40}, "value_out_of_range"),
     ({"published_at": "0001-01-01T00:00:00Z"}, "timestamp_out_of_range"),
     ({"doc_id": "news:a\x00:b"}, "wrong_type"),

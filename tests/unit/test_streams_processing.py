@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 from redis import exceptions as rexc
 
+from models.records import TickerLink
 from streams.codec import Limits
 from streams.contracts import Document, ScoredMention
 from streams.errors import RECORD_REASONS, ConfigurationError, StoreUnavailable, is_transient
@@ -190,10 +191,9 @@ class LinksEngine(StandInEngine):
 
     async def predict(self, texts, hints=None):  # type: ignore[no-untyped-def]
         [pred] = await super().predict(texts, hints)
-        links = tuple(SimpleNamespace(ticker=t, confidence=c, relevance=r,
-                                      relevance_kind="mention", method="hint", text="")
-                      for t, c, r in self.links)
-        return [SimpleNamespace(**{**vars(pred), "tickers": links})]
+        links = tuple(TickerLink(ticker=t, confidence=c, relevance=r, relevance_kind="mention",
+                                 method="hint", text="") for t, c, r in self.links)
+        return [replace(pred, tickers=links)]
 
 
 async def test_links_that_are_not_tickers_are_dropped() -> None:
