@@ -34,7 +34,7 @@ from streams.health import Check
 from streams.metrics import ConsumerLag, Metrics, Spec, lag_of
 
 if TYPE_CHECKING:
-    from alerts.agent import AlertService
+    from alerts.service import AlertService
 
 log = logging.getLogger(__name__)
 SQL_TIMEOUT_S = 1.0
@@ -91,17 +91,15 @@ class AlertMonitor:
 
     async def refresh(self) -> None:
         """Outbox depth and oldest age from SQL (NaN when SQL does not answer in time)."""
-        queue = self.service.dispatcher.queue if self.service.dispatcher else None
+        queue = self.service.dispatcher.queue
         count, age = float("nan"), float("nan")
-        if queue is not None:
-            try:
-                n, oldest = await asyncio.wait_for(asyncio.to_thread(queue.backlog),
-                                                   self.sql_timeout_s)
-                count = float(n)
-                age = 0.0 if oldest is None else max(
-                    0.0, (self.clock() - oldest).total_seconds())
-            except Exception as exc:  # noqa: BLE001 - reported as NaN and by /readyz
-                log.warning("outbox metrics unavailable: %r", exc)
+        try:
+            n, oldest = await asyncio.wait_for(asyncio.to_thread(queue.backlog),
+                                               self.sql_timeout_s)
+            count = float(n)
+            age = 0.0 if oldest is None else max(0.0, (self.clock() - oldest).total_seconds())
+        except Exception as exc:  # noqa: BLE001 - reported as NaN and by /readyz
+            log.warning("outbox metrics unavailable: %r", exc)
         self.metrics.record("alert_outbox_pending_deliveries", count)
         self.metrics.record("alert_outbox_oldest_pending_age_seconds", age)
 
@@ -109,8 +107,6 @@ class AlertMonitor:
         return {"sql": self._sql_ready, "kafka": self._kafka_ready}
 
     async def _sql_ready(self) -> str | None:
-        if self.service.dispatcher is None:
-            return "not started"
         await asyncio.to_thread(self.service.dispatcher.queue.backlog)
         return None
 

@@ -68,16 +68,14 @@ async def serve(
     Risk snapshots come from ``risk_source`` when given (e.g. the stream's Redis risk store),
     else from the latest RiskUpdate per ticker seen on the topic.
     """
-    from alerts.agent import AlertService
     from alerts.metrics import AlertMonitor, alert_metrics
+    from tickerpulse.alerts_worker import start_alerts_worker
     from tickerpulse.scheduler import LeaderJobs, build_scheduler
 
     metrics = alert_metrics()
-    service = AlertService(settings.alerts, settings.kafka, public_url=settings.api.public_url,
-                           metrics=metrics)
+    worker = await start_alerts_worker(settings, metrics=metrics)
+    service = worker.service
     monitor = AlertMonitor(metrics, service, utc_now)
-    await service.start()
-    assert service.dispatcher is not None and service.pipeline is not None
     scheduler = None
     if settings.alerts.scheduler.enabled:
         jobs = LeaderJobs(settings.alerts, service.store, service.dispatcher,
@@ -93,7 +91,7 @@ async def serve(
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
-        await service.close()
+        await worker.close()
 
 
 @contextlib.asynccontextmanager

@@ -20,26 +20,20 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from aiokafka import ConsumerRebalanceListener  # type: ignore[import-untyped]
 from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.dispatch import Dispatcher
-from alerts.notifiers import KafkaAlertsNotifier, Notifier, WebhookNotifier
 from alerts.pipeline import AlertPipeline, Processed
-from alerts.rules import load_rules
+from alerts.rules import RuleSet
 from alerts.settings import AlertSettings
-from alerts.store.outbox import OutboxQueue
 from alerts.store.repository import AlertStore, StateConflict
 from streams.codec import MAX_KEY_BYTES, OVERSIZE_PREFIX_BYTES, DeadLetter, Limits
-from streams.contracts import RiskUpdate, utc_now
-from streams.kafka_config import aiokafka_kwargs
+from streams.contracts import RiskUpdate
 from streams.metrics import Metrics
-from streams.settings import KafkaSettings
-from streams.topics import Topics, ensure_topics
+from streams.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -64,91 +58,50 @@ class _OwnedPartitions(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class AlertService:
-    """Owns the store, notifiers, pipeline and dispatcher of one alerts worker."""
+    """One alerts worker's read-decide-store loop over the risk topic, and its timers.
+
+    Every collaborator is built by the process's composition root
+    (:mod:`tickerpulse.alerts_worker`) and injected: the rules in force, the alert history,
+    the decision pipeline, the outbox dispatcher, a factory of the (unstarted) risk-topic
+    consumer and a started producer for the dead letters.
+    """
 
     def __init__(
         self,
         settings: AlertSettings,
-        kafka: KafkaSettings,
         *,
-        public_url: str,
-        clock: Callable[[], datetime] = utc_now,
+        rules: RuleSet,
+        store: AlertStore,
+        pipeline: AlertPipeline,
+        dispatcher: Dispatcher,
+        new_consumer: Callable[[], Any],
+        dead_letter_producer: Any,
+        risk_topic: str,
         metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.kafka = kafka
-        self.topics = Topics(kafka.topic_prefix)
-        self.public_url = public_url
-        self.clock = clock
-        self.rules = load_rules(settings.rules_path)  # fails fast: file, line, field
-        self.store = AlertStore(settings.database_url, migrate=settings.migrate_on_start)
-        self._http: httpx.AsyncClient | None = None
-        self._producer: object | None = None
-        self.pipeline: AlertPipeline | None = None
-        self.dispatcher: Dispatcher | None = None
+        self.rules = rules
+        self.store = store
+        self.pipeline = pipeline
+        self.dispatcher = dispatcher
+        self.risk_topic = risk_topic
+        self._new_consumer = new_consumer
+        self._dlq_producer = dead_letter_producer
         self.invalid_updates = 0
         self.dead_letters = 0
-        self._dlq_producer: Any = None
         self.owned: dict[str, set[int]] = {}  # topic -> partitions this worker reads
         self.rebalance = _OwnedPartitions(self.owned)
         self.consumer: Any = None  # the running AIOKafkaConsumer (metrics, readiness)
         self.committed: dict[Any, int] = {}  # TopicPartition -> committed offset (lag)
 
-    async def start(self) -> AlertService:
-        self.store.record_rules_version(self.rules, self.clock())
-        self._http = httpx.AsyncClient(follow_redirects=False)
-        notifiers: dict[str, Notifier] = {}
-        for endpoint in self.settings.endpoints:
-            if endpoint.enabled:
-                notifier = WebhookNotifier(endpoint, self._http)
-                notifiers[notifier.channel] = notifier
-        if self.settings.kafka_enabled:
-            from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
-
-            await asyncio.to_thread(
-                ensure_topics, self.kafka, [self.topics.risk, self.topics.alerts]
-            )
-            producer = AIOKafkaProducer(**aiokafka_kwargs(self.kafka), acks="all")
-            await producer.start()
-            self._producer = producer
-            notifiers["kafka"] = KafkaAlertsNotifier(producer, self.topics.alerts)
-        deadline = timedelta(seconds=self.settings.retry.deadline_s)
-        self.pipeline = AlertPipeline(self.rules, self.store, sorted(notifiers),
-                                      public_url=self.public_url, deadline=deadline,
-                                      clock=self.clock)
-        self.dispatcher = Dispatcher(OutboxQueue(self.store.session), notifiers,
-                                     self.settings.retry, self.clock, metrics=self.metrics)
-        return self
-
-    async def close(self) -> None:
-        if self.dispatcher is not None:
-            await self.dispatcher.wait_idle()
-        if self._producer is not None:
-            await self._producer.stop()  # type: ignore[attr-defined]
-        if self._http is not None:
-            await self._http.aclose()
-        self.store.close()
-
     async def consume(self, stop: asyncio.Event) -> None:
         """Read the risk topic until ``stop`` is set; commit offsets after the SQL write."""
-        from aiokafka import AIOKafkaConsumer
-
-        assert self.pipeline is not None and self.dispatcher is not None
-        consumer = AIOKafkaConsumer(
-            **aiokafka_kwargs(self.kafka),
-            group_id=self.settings.consumer_group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            rebalance_timeout_ms=int(self.kafka.rebalance_timeout_s * 1000),
-            session_timeout_ms=int(self.kafka.session_timeout_s * 1000),
-            heartbeat_interval_ms=int(self.kafka.heartbeat_interval_s * 1000),
-        )
-        consumer.subscribe([self.topics.risk], listener=self.rebalance)
+        consumer = self._new_consumer()
+        consumer.subscribe([self.risk_topic], listener=self.rebalance)
         await consumer.start()
         self.consumer = consumer
-        log.info("alerts worker reading %s", self.topics.risk)
-        self._dlq_producer = await self._start_dlq_producer()
+        log.info("alerts worker reading %s", self.risk_topic)
         loop = asyncio.get_running_loop()
         next_tick = loop.time() + self.settings.timer_interval_s
         try:
@@ -176,8 +129,6 @@ class AlertService:
         finally:
             self.consumer = None
             await consumer.stop()
-            if self._dlq_producer is not None and self._dlq_producer is not self._producer:
-                await self._dlq_producer.stop()
 
     async def _commit(self, consumer: Any) -> bool:
         """Commit the consumed offsets; a commit refused because a rebalance took the
@@ -193,7 +144,6 @@ class AlertService:
         return True
 
     async def _run_timers(self) -> None:
-        assert self.pipeline is not None and self.dispatcher is not None
         owned = {topic: set(numbers) for topic, numbers in self.owned.items()}
         if not owned:
             return
@@ -209,7 +159,6 @@ class AlertService:
         self, updates: list[RiskUpdate], sources: list[Any], stop: asyncio.Event
     ) -> Processed | None:
         """Decide and store, retrying while SQL is unreachable (offsets wait meanwhile)."""
-        assert self.pipeline is not None
         positions = [(f"{m.topic}/{m.partition}", m.offset) for m in sources]
         delay = 0.5
         while True:
@@ -261,20 +210,9 @@ class AlertService:
                           message.offset, key, value[:OVERSIZE_PREFIX_BYTES] if digest else value,
                           len(value), digest)
 
-    async def _start_dlq_producer(self) -> Any:
-        from aiokafka import AIOKafkaProducer
-
-        dlq = Topics.dlq(self.topics.risk)
-        await asyncio.to_thread(ensure_topics, self.kafka, [self.topics.risk, dlq])
-        if self._producer is not None:
-            return self._producer
-        producer = AIOKafkaProducer(**aiokafka_kwargs(self.kafka), acks="all")
-        await producer.start()
-        return producer
-
     async def _send_dead_letters(self, letters: list[DeadLetter]) -> None:
         """Produce each dead letter (before the offset commit: a crash repeats, never loses)."""
-        dlq = Topics.dlq(self.topics.risk)
+        dlq = Topics.dlq(self.risk_topic)
         for letter in letters:
             await self._dlq_producer.send_and_wait(dlq, value=letter.value, key=letter.key,
                                                    headers=letter.headers())

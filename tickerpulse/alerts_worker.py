@@ -1,0 +1,119 @@
+"""Composition of the alerts worker: settings in, a started :class:`AlertService` out.
+
+Builds, in this order: the rules (a bad file fails here, before anything is opened), the
+alert history, the HTTP client and its webhook notifiers, the topics and one producer (the
+Kafka alerts channel when enabled, and the dead letters of the risk topic), the decision
+pipeline, the outbox dispatcher and the risk-topic consumer factory. ``close`` undoes it in
+reverse, after the dispatcher has finished what it was sending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from alerts.dispatch import Dispatcher
+from alerts.notifiers import KafkaAlertsNotifier, Notifier, WebhookNotifier
+from alerts.pipeline import AlertPipeline
+from alerts.rules import load_rules
+from alerts.service import AlertService
+from alerts.settings import AlertSettings
+from alerts.store.outbox import OutboxQueue
+from alerts.store.repository import AlertStore
+from streams.contracts import utc_now
+from streams.kafka_config import aiokafka_kwargs
+from streams.metrics import Metrics
+from streams.settings import KafkaSettings
+from streams.topics import Topics, ensure_topics
+from tickerpulse.settings import Settings
+
+
+@dataclass
+class AlertsWorker:
+    """The started service and what its process closes on the way out."""
+
+    service: AlertService
+    http: httpx.AsyncClient
+    producer: Any  # AIOKafkaProducer: alerts channel and dead letters
+
+    async def close(self) -> None:
+        await self.service.dispatcher.wait_idle()
+        await self.producer.stop()
+        await self.http.aclose()
+        self.service.store.close()
+
+
+def webhook_notifiers(settings: AlertSettings, http: httpx.AsyncClient) -> dict[str, Notifier]:
+    notifiers: dict[str, Notifier] = {}
+    for endpoint in settings.endpoints:
+        if endpoint.enabled:
+            notifier = WebhookNotifier(endpoint, http)
+            notifiers[notifier.channel] = notifier
+    return notifiers
+
+
+def risk_consumer_factory(alerts: AlertSettings, kafka: KafkaSettings) -> Callable[[], Any]:
+    """Unstarted consumers of the risk topic: manual commits, from the earliest offset."""
+
+    def new_consumer() -> Any:
+        from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
+
+        return AIOKafkaConsumer(
+            **aiokafka_kwargs(kafka),
+            group_id=alerts.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            rebalance_timeout_ms=int(kafka.rebalance_timeout_s * 1000),
+            session_timeout_ms=int(kafka.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(kafka.heartbeat_interval_s * 1000),
+        )
+
+    return new_consumer
+
+
+async def start_alerts_worker(
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> AlertsWorker:
+    """Everything the alerts worker needs, built and started; raises RulesError first."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    alerts, kafka = settings.alerts, settings.kafka
+    rules = load_rules(alerts.rules_path)  # fails fast: file, line, field
+    store = AlertStore(alerts.database_url, migrate=alerts.migrate_on_start)
+    store.record_rules_version(rules, clock())
+    http = httpx.AsyncClient(follow_redirects=False)
+    producer: Any = None
+    try:
+        notifiers = webhook_notifiers(alerts, http)
+        topics = Topics(kafka.topic_prefix)
+        needed = [topics.risk, Topics.dlq(topics.risk)]
+        if alerts.kafka_enabled:
+            needed.append(topics.alerts)
+        await asyncio.to_thread(ensure_topics, kafka, needed)
+        producer = AIOKafkaProducer(**aiokafka_kwargs(kafka), acks="all")
+        await producer.start()
+    except BaseException:
+        if producer is not None:
+            await producer.stop()
+        await http.aclose()
+        store.close()
+        raise
+    if alerts.kafka_enabled:
+        notifiers["kafka"] = KafkaAlertsNotifier(producer, topics.alerts)
+    pipeline = AlertPipeline(rules, store, sorted(notifiers), public_url=settings.api.public_url,
+                             deadline=timedelta(seconds=alerts.retry.deadline_s), clock=clock)
+    dispatcher = Dispatcher(OutboxQueue(store.session), notifiers, alerts.retry, clock,
+                            metrics=metrics)
+    service = AlertService(alerts, rules=rules, store=store, pipeline=pipeline,
+                           dispatcher=dispatcher, new_consumer=risk_consumer_factory(alerts, kafka),
+                           dead_letter_producer=producer, risk_topic=topics.risk, metrics=metrics)
+    return AlertsWorker(service, http, producer)
