@@ -105,7 +105,7 @@ class Decider:
         self._windows: dict[str, timedelta] = {}
         self._families: dict[str, list[Rule]] = {}
         for rule in rules.rules:
-            self._families.setdefault(rule.group, []).append(rule)
+            self._families.setdefault(rule.family, []).append(rule)
         for rule in rules.rules:
             c = rule.condition
             if c.metric == "sentiment_change" and c.horizon and c.window:
@@ -170,7 +170,7 @@ class Decider:
         notes: list[Notification] = []
         active_silences = [s for s in silences if s.starts_at <= now < s.expires_at]
         for rule, new, kind in raw:
-            family = self._families[rule.group]
+            family = self._families[rule.family]
             muted = _muted_by(rule, family, ticker, states, active_silences, now)
             new, note = _emit(rule, ticker, new, kind, muted, now)
             states[rule.name] = new
@@ -230,7 +230,7 @@ def _emit(
         event_id=event_id(fp, seq),
         fingerprint=fp,
         rule=rule.name,
-        family=rule.group,
+        family=rule.family,
         severity=rule.severity,
         ticker=ticker,
         status=status,

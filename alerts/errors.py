@@ -1,12 +1,12 @@
 """The alerts layer's one error hierarchy (mapped to HTTP / exit codes in the composition root).
 
+A failed delivery is not an exception: a notifier returns its outcome (ok, retryable, fatal;
+:data:`alerts.store.outbox.AttemptOutcome`) and the dispatcher decides on retries.
+
     AlertsError
     ├── RulesError                 a rules file is invalid (names file, line, field)
     ├── WebhookSecretError         a `whsec_` secret is malformed
     ├── WebhookVerificationError   a received webhook fails verification (receiver side)
-    ├── DeliveryError              one delivery attempt failed
-    │   ├── RetryableDeliveryError   timeout, connection error, 5xx, 408, 429: try again later
-    │   └── FatalDeliveryError       any other non-2xx answer: never retried
     └── NotFoundError              an alert or silence id that does not exist
 """
 
@@ -32,24 +32,6 @@ class WebhookSecretError(AlertsError, ValueError):
 
 class WebhookVerificationError(AlertsError):
     """A received webhook is missing headers, too old/new, or no signature matches."""
-
-
-class DeliveryError(AlertsError):
-    """One delivery attempt failed; ``status`` is the HTTP status when there was one."""
-
-    retryable = False
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class RetryableDeliveryError(DeliveryError):
-    retryable = True
-
-
-class FatalDeliveryError(DeliveryError):
-    retryable = False
 
 
 class NotFoundError(AlertsError, LookupError):

@@ -15,7 +15,7 @@ import httpx
 
 from alerts.settings import WebhookEndpointSettings
 from alerts.signing import signed_headers
-from alerts.store.outbox import AttemptResult
+from alerts.store.outbox import AttemptOutcome, AttemptResult
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class Notifier(Protocol):
     async def send(self, event_id: str, ticker: str, body: bytes) -> AttemptResult: ...
 
 
-def classify_status(status: int) -> str:
+def classify_status(status: int) -> AttemptOutcome:
     """2xx ok; 5xx, 408 and 429 retryable; every other answer fatal (never retried)."""
     if 200 <= status < 300:
         return "ok"

@@ -15,7 +15,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from alerts.decision import Notification
 from alerts.rules import Rule, parse_duration
-from streams.contracts import RiskUpdate
+from streams.contracts import RiskUpdate, ScoredMention
+from streams.risk import apply_mention, assess, contributing_documents
+from streams.settings import RiskSettings
 
 PAYLOAD_VERSION: Literal[1] = 1
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / f"alert.v{PAYLOAD_VERSION}.schema.json"
@@ -109,7 +111,7 @@ def build_payload(
         event_id=note.event_id,
         fingerprint=note.fingerprint,
         ticker=note.ticker,
-        rule=RuleRef(name=rule.name, family=rule.group, description=rule.description,
+        rule=RuleRef(name=rule.name, family=rule.family, description=rule.description,
                      metric=c.metric, direction=c.direction, enter=c.enter, exit=c.exit,
                      horizon=c.horizon, value=note.value),
         severity=rule.severity,
@@ -131,23 +133,60 @@ def build_payload(
     )
 
 
+# The sample's story: a quiet, positive day for ACME, then a missed quarter and a burst of
+# negative news and posts in the last quarter of an hour.
+_SAMPLE_DAY = ("ACME expected to beat estimates, analysts say", "ACME opens new plant")
+_SAMPLE_BURST = ("ACME misses earnings, cuts guidance", "$ACME guidance cut is brutal",
+                 "ACME shares fall 9% after guidance cut", "Dumping $ACME, what a disaster")
+_SAMPLE_MENTIONS = (  # (minutes before the alert, kind, sentiment, excerpt)
+    *((1400 - 100 * i, "news", "positive", _SAMPLE_DAY[i % 2]) for i in range(12)),
+    *((14 - i, ("news", "social")[i % 2], "negative", _SAMPLE_BURST[i % 4]) for i in range(14)),
+)
+_SAMPLE_PROBABILITIES = {
+    "negative": {"negative": 0.9, "neutral": 0.08, "positive": 0.02},
+    "neutral": {"negative": 0.1, "neutral": 0.8, "positive": 0.1},
+    "positive": {"negative": 0.02, "neutral": 0.08, "positive": 0.9},
+}
+
+
+def sample_risk(at: datetime) -> tuple[Risk, list[TopDocument]]:
+    """The risk of a ticker after a few sample mentions, computed by the real scoring
+    (streams.risk), so its components and horizons are the ones real alerts carry."""
+    state = None
+    settings = RiskSettings()
+    for i, (minutes, kind, sentiment, excerpt) in enumerate(_SAMPLE_MENTIONS):
+        when = at - timedelta(minutes=minutes)
+        probabilities = _SAMPLE_PROBABILITIES[sentiment]
+        mention = ScoredMention.model_validate({  # a version 1 record: read by every version
+            "schema_version": 1, "doc_id": f"{kind}:sample:{i}", "ticker": "ACME", "kind": kind,
+            "source": "sample", "published_at": when, "excerpt": excerpt, "sentiment": sentiment,
+            "probabilities": probabilities, "confidence": max(probabilities.values()),
+            "relevance": 1.0, "relevance_kind": "subject", "link_confidence": 1.0,
+            "followers": 5000, "model_version": "sample", "scored_at": when,
+        })
+        state = apply_mention(state, mention, at, settings)
+    assert state is not None  # noqa: S101 - the sample has mentions
+    a = assess(state, at, settings)
+    risk = Risk(score=a.score, components=a.components, sentiment=a.sentiment, volume=a.volume,
+                buzz_z=a.buzz_z, negative_mentions=a.negative_mentions, as_of=at)
+    docs = [TopDocument(id=d.doc_id, source=d.source, kind=d.kind, excerpt=d.excerpt,
+                        sentiment=d.sentiment, weight=d.weight, url=d.url)
+            for d in contributing_documents(a.top)]
+    return risk, docs
+
+
 def sample_payload(
     public_url: str = "http://127.0.0.1:8080", event: str = "evt_test"
 ) -> AlertPayload:
-    """A realistic sample alert for `webhook send-test` and the README."""
+    """A realistic sample alert for `webhook send-test` and the docs."""
     at = datetime.fromisoformat("2026-01-05T14:30:00+00:00")
+    risk, docs = sample_risk(at)
     return AlertPayload(
         timestamp=at, event_id=event, fingerprint="0000000000000000", ticker="ACME",
         rule=RuleRef(name="send-test", family="send-test", description="A test alert.",
-                     metric="score", direction="above", enter=70, exit=60, value=82.5),
+                     metric="score", direction="above", enter=60, exit=50, value=risk.score),
         severity="warning", status="firing", repeat=False, started_at=at, decided_at=at,
-        risk=Risk(score=82.5, components={"sentiment": 0.7, "buzz": 0.2, "negative_share": 0.1},
-                  sentiment={"15m": -0.62, "1h": -0.48, "1d": -0.1}, volume={"1h": 42.0},
-                  buzz_z=3.1, negative_mentions={"1h": 17.0}, as_of=at),
-        window=Window(horizon=None, start=at, end=at),
-        top_documents=[TopDocument(id="news:wire:1", source="wire", kind="news",
-                                   excerpt="ACME misses earnings, cuts guidance",
-                                   sentiment="negative", weight=0.41)],
+        risk=risk, window=Window(horizon=None, start=at, end=at), top_documents=docs[:3],
         model_version="sample", rules_version="sample",
         dashboard_url=f"{public_url.rstrip('/')}/tickers/ACME",
     )

@@ -102,7 +102,10 @@ class Condition(_Strict):
 
 class Rule(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-    family: str | None = Field(default=None, description="Inhibition group; defaults to name.")
+    family: str = Field(
+        description="Inhibition family: a firing rule mutes lower severities of its family "
+        "(defaults to the name)."
+    )
     description: str = ""
     severity: Severity
     scope: Scope
@@ -117,9 +120,12 @@ class Rule(_Strict):
     def _durations(cls, value: Any) -> timedelta | None:
         return None if value is None else parse_duration(value)
 
-    @property
-    def group(self) -> str:
-        return self.family or self.name
+    @model_validator(mode="before")
+    @classmethod
+    def _family_defaults_to_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("family") is None and "name" in data:
+            return {**data, "family": data["name"]}
+        return data
 
 
 class RulesFile(_Strict):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased, sessionmaker
@@ -41,9 +42,13 @@ class Claimed:
     token: int = 0  # the claim's fencing token; only its holder may record the result
 
 
+AttemptOutcome = Literal["ok", "retryable", "fatal"]
+"""How one delivery attempt ended: delivered; failed but worth retrying; failed for good."""
+
+
 @dataclass(frozen=True)
 class AttemptResult:
-    outcome: str  # ok | retryable | fatal
+    outcome: AttemptOutcome
     latency_ms: float
     http_status: int | None = None
     error: str | None = None

@@ -126,3 +126,10 @@ def test_alerts_run_refuses_invalid_rules(tmp_path: Path, monkeypatch: pytest.Mo
     result = CliRunner().invoke(cli, ["alerts", "run"])
     assert result.exit_code == 1
     assert f"invalid rules: {bad}:8: rules.0.condition:" in result.output
+
+
+def test_family_defaults_to_the_rule_name() -> None:
+    rules = parse_rules(GOOD, "good.yaml").rules
+    assert rules[0].family == rules[0].name
+    fam = parse_rules(GOOD.replace("name: r1", "name: r1\n    family: risk-high"), "f.yaml")
+    assert fam.rules[0].family == "risk-high"
