@@ -2,14 +2,18 @@
 
 Sources of links, strongest first:
 - cashtags (`$AAPL`): always linked;
-- bare symbols (`AAPL`, upper case in the text) when the symbol is known and not a common
-  word or acronym;
-- company names (pytickersymbols, legal suffixes stripped) and the project alias table
-  (`aliases.csv`, short forms such as Google -> GOOGL): only inside a predicted ORG span,
-  so that "apple pie" is not Apple (an alias marked needs_org=0 may also link outside one
-  when written capitalised);
+- bare symbols (`AAPL`, upper case in the text) when known and not a common word or
+  acronym; a symbol known only from the SEC list needs evidence next to it ("SOFI shares",
+  "(NASDAQ: SOFI)"); a symbol that starts a longer name ("BG Group") is not linked;
+- company names (:mod:`models.catalogue`: alias table, index constituents, SEC names) when
+  there is evidence that the text is about the company: a predicted ORG span on the name,
+  a market word next to it ("Apple shares fall", "shares of Target", "Visa Inc."), a list
+  with a company already linked ("Walmart and Target"); an alias marked ``needs_org=0``
+  ("Nvidia") needs none. A name that is only part of a longer proper name ("Pearson
+  Jones", "Harrison Ford", "Apple Hospitality") never links (:mod:`models.evidence`);
 - hints that came with the record: always linked, method "hint" when not found in the text.
 
+A further mention of a linked ticker (its name without evidence) adds to its spans.
 Every ticker linked, hinted or found, passes the ticker syntax of :mod:`models.tickers`
 (a hint such as ``"\x00"``, ``"A B"``, an emoji or a 40-character string is ignored).
 
@@ -19,75 +23,27 @@ named early, named often, or is the only ticker of the text; otherwise a passing
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from models import evidence as ev
+from models.catalogue import Catalogue, Name, load_catalogue
 from models.records import Entity, TickerLink
-from models.tickers import is_ticker, normalise_ticker, us_symbol
+from models.tickers import is_ticker, normalise_ticker
 
-ALIASES_FILE = Path(__file__).with_name("aliases.csv")
 _CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:\.[A-Za-z]{1,2})?)\b")
 _SYMBOL = re.compile(r"(?<![\w$])([A-Z]{2,5}(?:\.[A-Z])?)\b")
-_SUFFIX = re.compile(
-    r"(,?\s+(inc\.?|incorporated|corp\.?|corporation|co\.?|company|plc|ag|se|sa|s\.a\.|nv|"
-    r"n\.v\.|ltd\.?|limited|group|holdings?|oyj|abp|asa|ab|& co\.?|class [abc]|"
-    r"the))+$",
-    re.IGNORECASE,
-)
 # Upper-case words that are symbols of some listed company but nearly always mean something else.
 COMMON_WORDS = frozenset(
     "A I AN AM ARE ALL AT BE BIG BY CAN CEO CFO COO CTO DD EPS ETF EU FOR GDP GO HAS HE IF IN "
     "IPO IS IT ITS KEY LOW MAN NEW NOW NYSE NASDAQ OF ON ONE OR OUT PM Q SEC SO TV UK UN US USA "
     "USD EUR WELL YOY QOQ AI CEO ESG EV IRS ATH FED FOMC CPI PPI OK AMP EDIT HOLD BUY SELL "
     "ARE POST CASH FAST REAL LIFE LOVE PLAY RUN SAVE TRUE VERY WORK HUGE MOVE NICE RIDE "
+    "FDA FTC DOJ ECB IMF WHO NATO OPEC NFT SPAC LLC USB API APP ATM CEO HR PR IP "
     "AA AAA BB BBB CCC".split()  # ... and credit ratings
 )
-# What is left of some names once the legal suffix goes ("Partners Group" -> "Partners"):
-# ordinary words, never a company on their own.
-GENERIC_NAMES = frozenset(
-    "partners compass resources energy capital financial international general global "
-    "united american national first bank industries group holdings trust".split()
-)
-
-
-@dataclass(frozen=True)
-class _Name:
-    surface: str
-    ticker: str
-    method: str  # "name" | "alias"
-    needs_org: bool
-
-
-def _clean_name(name: str) -> str:
-    cleaned = _SUFFIX.sub("", name.strip()).strip(" ,.")
-    return cleaned or name.strip()
-
-
-def load_catalogue() -> tuple[dict[str, str], list[_Name]]:
-    """Known symbols and names: pytickersymbols (US-listed symbols preferred) + aliases.csv."""
-    from pytickersymbols import PyTickerSymbols
-
-    symbols: dict[str, str] = {}
-    names: list[_Name] = []
-    for stock in PyTickerSymbols().get_all_stocks():
-        ticker = us_symbol(stock)
-        if not ticker:
-            continue
-        symbols.setdefault(ticker.upper(), ticker.upper())
-        name = _clean_name(stock.get("name") or "")
-        if len(name) >= 3 and name.lower() not in GENERIC_NAMES:
-            names.append(_Name(name, ticker.upper(), "name", True))
-    with ALIASES_FILE.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            ticker = row["ticker"].strip().upper()
-            symbols.setdefault(ticker, ticker)
-            names.append(_Name(row["alias"].strip(), ticker, "alias", row["needs_org"] == "1"))
-    return symbols, names
-
-
 def trie_pattern(surfaces: Iterable[str]) -> str:
     """A regex alternation of `surfaces` as a trie; at each node longer continuations are
     tried before the end, so with a trailing check the longest surface that fits wins."""
@@ -119,13 +75,14 @@ class _Match:
     confidence: float
     method: str
     text: str
+    weak: bool = False  # no evidence of its own: counts only for a ticker linked otherwise
 
 
 class TickerLinker:
-    def __init__(self, symbols: dict[str, str], names: Iterable[_Name]) -> None:
-        self.symbols = symbols
-        self.by_surface: dict[str, list[_Name]] = {}
-        for entry in names:
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.symbols = catalogue.symbols  # symbol -> tier ("index" | "listed")
+        self.by_surface: dict[str, list[Name]] = {}
+        for entry in catalogue.names:
             self.by_surface.setdefault(entry.surface.lower(), []).append(entry)
         # One trie-shaped pattern, longer continuations first ("Goldman Sachs" wins over
         # "Goldman"): the same matches as a longest-first alternation of ~2,000 names, which
@@ -136,57 +93,83 @@ class TickerLinker:
         )
 
     @classmethod
-    def default(cls) -> TickerLinker:
-        return cls(*load_catalogue())
-
-    def _matches(self, text: str, orgs: Sequence[Entity]) -> list[_Match]:
-        found = [
-            _Match(
-                m.group(1).upper(),
-                m.start(),
-                m.end(),
-                0.99 if m.group(1).upper() in self.symbols else 0.85,
-                "cashtag",
-                m.group(0),
-            )
-            for m in _CASHTAG.finditer(text)
-        ]
-        for m in _SYMBOL.finditer(text):
-            word = m.group(1)
-            if word in self.symbols and word not in COMMON_WORDS and not text.isupper():
-                in_org = any(e.start <= m.start() and m.end() <= e.end for e in orgs)
-                found.append(
-                    _Match(word, m.start(), m.end(), 0.8 if in_org else 0.6, "symbol", word)
-                )
-        for m in self._name_re.finditer(text):
-            found.extend(self._name_match(text, m, orgs))
-        return found
-
-    def _name_match(self, text: str, m: re.Match, orgs: Sequence[Entity]) -> list[_Match]:
-        surface = m.group(1)
-        org = next((e for e in orgs if e.start < m.end() and m.start() < e.end), None)
-        capitalised = surface[:1].isupper()
-        out = []
-        for entry in self.by_surface[surface.lower()]:
-            if org is not None:
-                exact = org.start == m.start() or org.end == m.end()
-                conf = (0.9 if exact else 0.75) * (1.0 if entry.method == "alias" else 0.95)
-            elif not entry.needs_org and capitalised:
-                conf = 0.6
-            else:
-                continue
-            out.append(_Match(entry.ticker, m.start(), m.end(), conf, entry.method, surface))
-        return out
+    def default(cls, universe_file: str | Path | None = None) -> TickerLinker:
+        """The embedded catalogue, widened by ``universe_file`` (e.g. the SEC's
+        company_tickers.json) when given."""
+        return cls(load_catalogue(universe_file or None))
 
     def link(
         self, text: str, entities: Sequence[Entity], hints: Sequence[str] = ()
     ) -> tuple[TickerLink, ...]:
         orgs = [e for e in entities if e.label == "ORG"]
-        matches = self._matches(text, orgs)
+        title = ev.is_title_case(text)
+        found = list(self._name_re.finditer(text))
+        matches = self._cashtags(text)
+        for m in found:
+            matches.extend(self._name_matches(text, m, orgs, title))
+        spans = [(m.start(), m.end()) for m in found]
+        matches.extend(self._symbol_matches(text, orgs, title, spans))
+        _accept_lists(text, matches)
+        linked = {m.ticker for m in matches if not m.weak}
+        matches = [m for m in matches if m.ticker in linked]
         hinted = [t for t in map(normalise_ticker, hints) if t]
         for ticker in hinted:  # hints may be found by any surface of the ticker
             matches.extend(self._hint_matches(text, ticker, matches))
         return link_records(text, matches, hinted)
+
+    def _cashtags(self, text: str) -> list[_Match]:
+        out = []
+        for m in _CASHTAG.finditer(text):
+            ticker = m.group(1).upper()
+            conf = 0.99 if ticker in self.symbols else 0.85
+            out.append(_Match(ticker, m.start(), m.end(), conf, "cashtag", m.group(0)))
+        return out
+
+    def _name_matches(
+        self, text: str, m: re.Match, orgs: Sequence[Entity], title: bool
+    ) -> list[_Match]:
+        surface, start, end = m.group(1), m.start(), m.end()
+        org = next((e for e in orgs if e.start < end and start < e.end), None)
+        capitalised = surface[:1].isupper()
+        out = []
+        for entry in self.by_surface[surface.lower()]:
+            if not entry.unambiguous and (
+                ev.partial_name(text, start, end, title, entry.ticker)
+                or (org is not None and ev.org_extends(text, org.start, org.end, start, end))
+            ):
+                continue  # part of a longer name: another company or a person
+            conf, weak = _name_confidence(text, entry, start, end, org, capitalised)
+            if conf:
+                out.append(_Match(entry.ticker, start, end, conf, entry.method, surface, weak))
+        return out
+
+    def _symbol_matches(
+        self, text: str, orgs: Sequence[Entity], title: bool, names: list[tuple[int, int]]
+    ) -> list[_Match]:
+        if text.isupper():
+            return []
+        out = []
+        for m in _SYMBOL.finditer(text):
+            word, start, end = m.group(1), m.start(), m.end()
+            tier = self.symbols.get(word)
+            inside = any(s <= start and end <= e and e - s > end - start for s, e in names)
+            if tier is None or word in COMMON_WORDS or inside:
+                continue  # unknown, a common word, or inside a company name ("GE HealthCare")
+            org = next((e for e in orgs if e.start <= start and end <= e.end), None)
+            if ev.bracketed_symbol(text, start, end) or ev.exchange_prefixed(text, start):
+                out.append(_Match(word, start, end, 0.9, "symbol", word))
+                continue
+            if ev.partial_name(text, start, end, title, word, before=False) or (
+                org is not None and ev.org_extends(text, org.start, org.end, start, end)
+            ):
+                continue  # "BG Group", "AMC Networks"
+            if tier == "index":
+                out.append(_Match(word, start, end, 0.8 if org else 0.6, "symbol", word))
+            else:  # known only from the SEC list: many are abbreviations too
+                sure = org is not None or ev.has_context(text, start, end, before=1, after=2)
+                out.append(_Match(word, start, end, 0.65 if sure else 0.5, "symbol", word,
+                                  weak=not sure))
+        return out
 
     def _hint_matches(self, text: str, ticker: str, matches: list[_Match]) -> list[_Match]:
         if any(m.ticker == ticker for m in matches):
@@ -199,6 +182,37 @@ class TickerLinker:
                 if entry.ticker == ticker:
                     out.append(_Match(ticker, m.start(), m.end(), 0.95, entry.method, m.group(1)))
         return out
+
+
+def _name_confidence(
+    text: str, entry: Name, start: int, end: int, org: Entity | None, capitalised: bool
+) -> tuple[float, bool]:
+    """(confidence, weak) of a name match; confidence 0 = not a candidate at all."""
+    scale = 1.0 if entry.kind == "alias" else 0.95
+    if org is not None:
+        exact = org.start == start or org.end == end
+        return (0.9 if exact else 0.75) * scale, False
+    context = ev.has_context(text, start, end)
+    if capitalised and context:
+        return (0.7 if entry.kind == "alias" else 0.65 if entry.kind == "name" else 0.6), False
+    if entry.unambiguous:
+        if capitalised:
+            return 0.6, False
+        return (0.5, False) if context else (0.0, True)
+    return (0.5, True) if capitalised else (0.0, True)
+
+
+def _accept_lists(text: str, matches: list[_Match]) -> None:
+    """A capitalised name listed with a linked company is one too ("Walmart and Target")."""
+    ordered = sorted(matches, key=lambda m: m.start)
+    changed = True
+    while changed:
+        changed = False
+        for a, b in zip(ordered, ordered[1:], strict=False):
+            if a.weak == b.weak or not ev.listed_together(text, a.end, b.start):
+                continue
+            weak = a if a.weak else b
+            weak.weak, weak.confidence, changed = False, 0.6, True
 
 
 def relevance(text_length: int, starts: Sequence[int], n_tickers: int, rank: int) -> float:
@@ -226,7 +240,10 @@ def link_records(text: str, matches: list[_Match], hinted: Sequence[str]) -> tup
         best = max(group, key=lambda m: m.confidence)
         conf = max(best.confidence, 0.95) if ticker in hinted else best.confidence
         rel = relevance(max(len(text), 1), [m.start for m in group], len(tickers), rank)
-        links.append(TickerLink(ticker, round(conf, 3), rel, _kind(rel), best.method, best.text))
+        spans = tuple(sorted({(m.start, m.end) for m in group}))
+        links.append(
+            TickerLink(ticker, round(conf, 3), rel, _kind(rel), best.method, best.text, spans)
+        )
     return tuple(links)
 
 
