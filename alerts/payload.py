@@ -192,10 +192,15 @@ def sample_payload(
     )
 
 
-def export_schema(path: Path = SCHEMA_PATH) -> Path:
+def schema_json() -> str:
+    """The payload's JSON Schema (draft 2020-12), as the file holds it."""
     schema = AlertPayload.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"https://tickerpulse.dev/schemas/alert.v{PAYLOAD_VERSION}.schema.json"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def export_schema(path: Path = SCHEMA_PATH) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    path.write_text(schema_json(), encoding="utf-8")
     return path

@@ -159,7 +159,8 @@ def test_status_classification(status: int, outcome: str) -> None:
 
 def test_schema_file_is_in_sync(tmp_path: Path) -> None:
     fresh = export_schema(tmp_path / "alert.schema.json")
-    assert fresh.read_text() == SCHEMA_PATH.read_text(), "run `tickerpulse alerts schema`"
+    assert fresh.read_text() == SCHEMA_PATH.read_text(), (
+        "run `tickerpulse alerts schema alerts/schemas/alert.v1.schema.json`")
     assert AlertPayload.model_json_schema()["properties"]["schema_version"]["const"] == 1
 
 

@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -124,7 +125,8 @@ async def _health_server(
 
 
 @alerts.command("migrate")
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="head", show_default=True,
+              help="Alembic revision to upgrade to (`head`: the newest).")
 def migrate(revision: str) -> None:
     """Apply the Alembic migrations to the alerts database."""
     url = load_settings().alerts.database_url
@@ -157,11 +159,13 @@ def silence() -> None:
 
 
 @silence.command("add")
-@click.option("--ticker", default=None)
-@click.option("--rule", default=None)
-@click.option("--for", "duration", default="1h", show_default=True, help="e.g. 30m, 2h, 1d")
-@click.option("--comment", default="")
-@click.option("--by", "created_by", default="cli")
+@click.option("--ticker", default=None, help="Mute this ticker only [default: every ticker].")
+@click.option("--rule", default=None, help="Mute this rule only [default: every rule].")
+@click.option("--for", "duration", default="1h", show_default=True,
+              help="How long, e.g. 30m, 2h, 1d.")
+@click.option("--comment", default="", help="Why (shown in lists and the dashboard).")
+@click.option("--by", "created_by", default="cli", show_default=True,
+              help="Who is silencing (recorded with the silence).")
 def silence_add(ticker: str | None, rule: str | None, duration: str, comment: str,
                 created_by: str) -> None:
     """Add a silence starting now."""
@@ -198,11 +202,12 @@ def silence_expire(silence_id: int) -> None:
 
 
 @alerts.command("list")
-@click.option("--ticker", default=None)
+@click.option("--ticker", default=None, help="Only this ticker's alerts.")
 @click.option("--delivery", "delivery_status", default=None,
-              type=click.Choice(["pending", "delivered", "failed", "muted", "none"]))
-@click.option("--limit", default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True)
+              type=click.Choice(["pending", "delivered", "failed", "muted", "none"]),
+              help="Only alerts whose delivery is in this state.")
+@click.option("--limit", default=50, show_default=True, help="Most alerts listed.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def list_alerts(ticker: str | None, delivery_status: str | None, limit: int,
                 as_json: bool) -> None:
     """Recent alerts, newest first."""
@@ -236,11 +241,15 @@ def show(event_id: str) -> None:
 
 
 @alerts.command("schema")
-def schema() -> None:
-    """Write the alert payload's JSON Schema file and print its path."""
-    from alerts.payload import export_schema
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path), required=False)
+def schema(output: Path | None) -> None:
+    """The alert payload's JSON Schema: written to OUTPUT (its path printed), else printed."""
+    from alerts.payload import export_schema, schema_json
 
-    click.echo(str(export_schema()))
+    if output is None:
+        click.echo(schema_json(), nl=False)
+    else:
+        click.echo(str(export_schema(output)))
 
 
 def _iso(value: datetime) -> str:

@@ -137,7 +137,8 @@ def _engine(engine, texts: list[str]) -> tuple[float, list, list]:  # noqa: ANN0
     "--data",
     type=click.Path(path_type=Path),
     default=None,
-    help="Labelled CSV (default: the validation split of the shared data).",
+    help="CSV whose header names `text` and `label` [default: the validation part of the "
+    "labelled data in model.data_dir].",
 )
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON object (last line).")
 def inference(n: int, model_path: str | None, data: Path | None, as_json: bool) -> None:

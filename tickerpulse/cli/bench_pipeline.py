@@ -117,8 +117,10 @@ def _delete_keys(settings, prefix: str) -> None:  # type: ignore[no-untyped-def]
 
 @click.command("pipeline")
 @click.option("--count", default=4000, show_default=True, help="Messages in the sustained phase.")
-@click.option("--warmup", default=300, show_default=True)
-@click.option("--latency-seconds", default=20.0, show_default=True)
+@click.option("--warmup", default=300, show_default=True,
+              help="Messages sent (and not timed) before the sustained phase.")
+@click.option("--latency-seconds", default=20.0, show_default=True,
+              help="Length of the latency phase (messages at half the sustained rate).")
 @click.option("--model", "model_path", default=None, help="Model directory (default: settings).")
 @click.option("--workers", default=None, type=int,
               help="Worker processes in one group [default: one per core, at most partitions].")

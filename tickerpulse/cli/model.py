@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from tickerpulse.cli.progress import ProgressEngine
 from tickerpulse.settings import load_settings
 
 
@@ -40,21 +41,31 @@ def model() -> None:
 
 
 @model.command()
-@click.option("--output", type=click.Path(path_type=Path), required=True, help="Model dir.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--output", type=click.Path(path_type=Path), required=True,
+              help="Directory the trained model is written to.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Folder of labelled training data, CSV and CoNLL [default: model.data_dir].")
 @click.option("--base", default=None, help="Base checkpoint (path, package or hub name).")
-@click.option("--epochs", default=3, show_default=True)
-@click.option("--lr", default=2e-5, show_default=True)
-@click.option("--head-lr", default=None, type=float, help="LR of heads (default: --lr).")
-@click.option("--batch-size", default=16, show_default=True)
-@click.option("--max-length", default=64, show_default=True)
-@click.option("--warmup", default=0.06, show_default=True, help="Warmup fraction.")
-@click.option("--patience", default=2, show_default=True, help="Evaluations without gain.")
-@click.option("--entity-repeat", default=1, show_default=True, help="Oversample NER rows.")
-@click.option("--eval-every", default=None, type=int, help="Validate every N steps.")
+@click.option("--epochs", default=3, show_default=True, help="Passes over the training data.")
+@click.option("--lr", default=2e-5, show_default=True, help="Learning rate (AdamW).")
+@click.option("--head-lr", default=None, type=float,
+              help="Learning rate of the output heads [default: --lr].")
+@click.option("--batch-size", default=16, show_default=True, help="Examples per training step.")
+@click.option("--max-length", default=64, show_default=True,
+              help="Tokens per text; longer texts are truncated.")
+@click.option("--warmup", default=0.06, show_default=True,
+              help="Share of the steps over which the learning rate ramps up.")
+@click.option("--patience", default=2, show_default=True,
+              help="Stop after this many validations without improvement.")
+@click.option("--entity-repeat", default=1, show_default=True,
+              help="Show each entity-labelled (NER) example this many times per pass.")
+@click.option("--eval-every", default=None, type=int,
+              help="Validate every N steps [default: once per pass].")
 @click.option("--time-budget", default=None, type=float, help="Minutes of training at most.")
-@click.option("--seed", default=None, type=int)
-@click.option("--log-dir", type=click.Path(path_type=Path), default=None, help="TensorBoard.")
+@click.option("--seed", default=None, type=int,
+              help="Random seed for data splits and training [default: model.seed].")
+@click.option("--log-dir", type=click.Path(path_type=Path), default=None,
+              help="TensorBoard log folder [default: OUTPUT/tensorboard].")
 def train(
     output: Path,
     data_dir: Path | None,
@@ -64,7 +75,8 @@ def train(
     log_dir: Path | None,
     **recipe: object,
 ) -> None:
-    """Fine-tune a two-head model (defaults: the seed's recipe, AdamW lr 2e-5, batch 16)."""
+    """Fine-tune a sentiment + entity model on labelled data (3 passes, AdamW, learning rate
+    2e-5, batch 16 unless told otherwise)."""
     from models.data import load_corpus
     from models.errors import ModelError
     from models.train import TrainConfig
@@ -104,7 +116,8 @@ def train(
     help="Training time budget (the whole build takes about a minute more).",
 )
 def build_default_cmd(if_missing: bool, budget_minutes: float) -> None:
-    """Train the default model from the shared data (about 15 minutes on 2 cores) and cache it."""
+    """Train the default model from the labelled data in `model.data_dir` (about 15 minutes
+    on 2 cores) and cache it."""
     from models.default import build_default
     from models.store import META_FILE, default_model_dir
 
@@ -127,10 +140,14 @@ def build_default_cmd(if_missing: bool, budget_minutes: float) -> None:
 
 
 @model.command("eval")
-@click.option("--data", "data", type=click.Path(path_type=Path), required=True, help="CSV.")
-@click.option("--model", "model_path", default=None, help="Model dir (default: configured).")
-@click.option("--plots", type=click.Path(path_type=Path), default=None, help="PNG folder.")
-@click.option("--backend", default=None, help="auto | torch | onnx-int8")
+@click.option("--data", "data", type=click.Path(path_type=Path), required=True,
+              help="CSV whose header names `text` and `label` (negative, neutral, positive).")
+@click.option("--model", "model_path", default=None,
+              help="Model directory [default: model.path, else the built default model].")
+@click.option("--plots", type=click.Path(path_type=Path), default=None,
+              help="Also write confusion.png and roc.png into this folder.")
+@click.option("--backend", default=None,
+              help="auto, torch or onnx-int8 [default: engine.backend].")
 @click.option("--json", "as_json", is_flag=True, help="Last line: one JSON object.")
 def eval_cmd(
     data: Path, model_path: str | None, plots: Path | None, backend: str | None, as_json: bool
@@ -142,8 +159,9 @@ def eval_cmd(
 
     try:
         rows = load_csv(data)
-        with _engine(model_path, backend, with_linking=False) as engine:
-            report, probs = sentiment_eval(engine, rows)
+        with (_engine(model_path, backend, with_linking=False) as engine,
+              ProgressEngine(engine, "eval", len(rows)) as tracked):
+            report, probs = sentiment_eval(tracked, rows)  # type: ignore[arg-type]
             report["model_version"] = engine.model_version
             report["backend"] = engine.backend
     except ModelError as exc:
@@ -178,9 +196,13 @@ def _print_sentiment(report: dict) -> None:
 
 
 @model.command("eval-entities")
-@click.option("--data", "data", type=click.Path(path_type=Path), required=True, help="CoNLL.")
-@click.option("--model", "model_path", default=None)
-@click.option("--backend", default=None, help="auto | torch | onnx-int8")
+@click.option("--data", "data", type=click.Path(path_type=Path), required=True,
+              help="CoNLL file: one `word tag` per line (BIO tags), a blank line between "
+                   "sentences.")
+@click.option("--model", "model_path", default=None,
+              help="Model directory [default: model.path, else the built default model].")
+@click.option("--backend", default=None,
+              help="auto, torch or onnx-int8 [default: engine.backend].")
 @click.option("--json", "as_json", is_flag=True, help="Last line: one JSON object.")
 def eval_entities_cmd(
     data: Path, model_path: str | None, backend: str | None, as_json: bool
@@ -192,8 +214,9 @@ def eval_entities_cmd(
 
     try:
         rows = load_conll(data)
-        with _engine(model_path, backend, with_linking=False) as engine:
-            report = entity_eval(engine, rows)
+        with (_engine(model_path, backend, with_linking=False) as engine,
+              ProgressEngine(engine, "eval-entities", len(rows)) as tracked):
+            report = entity_eval(tracked, rows)  # type: ignore[arg-type]
             report["model_version"] = engine.model_version
     except ModelError as exc:
         _fail(exc)
@@ -213,9 +236,12 @@ def eval_entities_cmd(
 
 @model.command()
 @click.argument("text")
-@click.option("--model", "model_path", default=None)
-@click.option("--hint", "hints", multiple=True, help="Ticker hint (repeatable).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--model", "model_path", default=None,
+              help="Model directory [default: model.path, else the built default model].")
+@click.option("--hint", "hints", multiple=True,
+              help="A ticker the text is known to be about, as a producer would send it "
+                   "(repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead.")
 def predict(text: str, model_path: str | None, hints: tuple[str, ...], as_json: bool) -> None:
     """Sentiment with probabilities, entities and linked tickers of one text."""
     from dataclasses import asdict
@@ -248,10 +274,12 @@ def predict(text: str, model_path: str | None, hints: tuple[str, ...], as_json: 
     "data",
     type=click.Path(path_type=Path),
     default=None,
-    help="CSV with cashtags (default: the TFNS validation split of the shared data).",
+    help="CSV of texts with cashtags, header `text,label` [default: the validation part of "
+    "the labelled tweets in model.data_dir].",
 )
-@click.option("--model", "model_path", default=None)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--model", "model_path", default=None,
+              help="Model directory [default: model.path, else the built default model].")
+@click.option("--json", "as_json", is_flag=True, help="Last line: one JSON object.")
 def eval_linking_cmd(data: Path | None, model_path: str | None, as_json: bool) -> None:
     """Ticker-linking precision/recall on tweets labelled by their own cashtags."""
     from models.data import load_corpus, load_csv
@@ -265,7 +293,9 @@ def eval_linking_cmd(data: Path | None, model_path: str | None, as_json: bool) -
     report = {}
     with _engine(model_path, None) as engine:
         for view in ("full", "masked"):
-            report[view] = link_scores(engine, linking_set(rows, masked=view == "masked"))
+            cases = linking_set(rows, masked=view == "masked")
+            with ProgressEngine(engine, f"eval-linking {view}", len(cases)) as tracked:
+                report[view] = link_scores(tracked, cases)  # type: ignore[arg-type]
             m = report[view]
             click.echo(
                 f"{view:<7} n={m['n']} precision={m['precision']:.4f} "

@@ -9,15 +9,19 @@ from pathlib import Path
 
 import click
 
+from tickerpulse.cli.progress import progress
+
 
 @click.command("simulate")
 @click.option("--rate", default=20.0, show_default=True, help="Messages per second (0 = max).")
 @click.option("--count", default=2000, show_default=True, help="Messages to send.")
-@click.option("--watchlist", default="AAPL,MSFT,NVDA,AMZN,TSLA,GOOGL", show_default=True)
+@click.option("--watchlist", default="AAPL,MSFT,NVDA,AMZN,TSLA,GOOGL", show_default=True,
+              help="Comma-separated tickers the feed talks about.")
 @click.option("--shock", default="NVDA", show_default=True, help="Ticker of the earnings shock.")
 @click.option("--rumour", default="TSLA", show_default=True, help="Ticker of the viral rumour.")
 @click.option("--shock-at", default=0.4, show_default=True, help="Fraction of the run.")
-@click.option("--seed", default=7, show_default=True)
+@click.option("--seed", default=7, show_default=True,
+              help="Random seed: the same seed sends the same feed.")
 @click.option("--run-id", default="sim", show_default=True, help="Prefix of message ids.")
 @click.option("--truth", type=click.Path(path_type=Path), default=None,
               help="Write the ground truth (JSON lines) here.")
@@ -35,7 +39,7 @@ def simulate(rate: float, count: int, watchlist: str, shock: str, rumour: str,
     truths: list[str] = []
 
     def recorded():  # type: ignore[no-untyped-def]  # generated as sent: fresh timestamps
-        for message in feed.messages(count):
+        for message in progress(feed.messages(count), "simulate", count, "msg"):
             truths.append(json.dumps(asdict(message.truth)) + "\n")
             yield message
 
