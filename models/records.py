@@ -24,6 +24,17 @@ class Entity:
 
 
 @dataclass(frozen=True)
+class TargetSentiment:
+    """What a text says about one entity or ticker (the model's target head on its spans)."""
+
+    label: str  # negative | neutral | positive
+    probabilities: dict[str, float]
+    confidence: float
+    source: str  # "entity": the target head on the ticker's spans | "document": fallback
+    # ("document" when the model has no target head or the ticker is not in the text: a hint)
+
+
+@dataclass(frozen=True)
 class TickerLink:
     """A ticker the text is about, and how sure and how central that is."""
 
@@ -33,6 +44,8 @@ class TickerLink:
     relevance_kind: str  # "subject" | "mention"
     method: str  # "cashtag" | "symbol" | "name" | "alias" | "hint"
     text: str  # the matched surface text ("" for a hint not found in the text)
+    spans: tuple[tuple[int, int], ...] = ()  # every place the text names it (char offsets)
+    sentiment: TargetSentiment | None = None  # about this ticker; set by the engine
 
 
 @dataclass(frozen=True)
@@ -45,3 +58,4 @@ class Prediction:
     entities: tuple[Entity, ...] = field(default_factory=tuple)
     tickers: tuple[TickerLink, ...] = field(default_factory=tuple)
     model_version: str = ""
+    targets: tuple[TargetSentiment, ...] = ()  # answers to spans a caller asked about

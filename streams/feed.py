@@ -1,14 +1,17 @@
 """A synthetic feed: realistic news and posts for a watchlist, with scripted events and truth.
 
-Deterministic for a seed. Baseline traffic has a calm mix of sentiment for every ticker; two
-scripted events move risk:
+Deterministic for a seed. Baseline traffic has a calm mix of sentiment for every ticker, and
+a few headlines name two companies with opposite fortunes ("Exxon jumps ... while Chevron
+sinks ...": :data:`PAIRS`, the first rises, the second falls), so each ticker's own sentiment
+matters. Two scripted events move risk:
 
 - ``shock``: a negative earnings shock for one ticker (a burst of negative wire headlines and
   worried posts) starting at ``shock_at`` (fraction of the run);
 - ``rumour``: a viral negative rumour for another ticker: one post with a big audience, then
   exact reposts (``RT @user: ...``) and near-duplicate quote posts with high engagement.
 
-Every message comes with a :class:`Truth` (what was meant), so tests can check the pipeline.
+Every message comes with a :class:`Truth` (what was meant, per ticker), so tests can check the
+pipeline.
 :func:`malformed` makes each kind of bad input the ingest agent must dead-letter.
 """
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -65,6 +68,15 @@ SOCIAL = {
 SHOCK_SOCIAL = ["${t} earnings were a disaster, {pct}% down after hours, selling everything",
                 "{name} guidance cut is terrible, ${t} is going to crash",
                 "brutal miss from {name}, ${t} bagholders in pain"]
+PAIRS: tuple[tuple[str, str, str, str], ...] = (  # (riser, faller, its name, its name)
+    ("XOM", "CVX", "Exxon", "Chevron"),
+    ("KO", "PEP", "Coca-Cola", "PepsiCo"),
+)
+MIXED = [
+    "{up} shares jump on record output while {down} sinks after a refinery outage",
+    "{up} lifted by strong volumes while {down} slumps on weak demand",
+    "Analysts upgrade {up} on robust margins while {down} tumbles on a profit warning",
+]
 RUMOUR = ("BREAKING: {name} shares plunge on reports of an SEC fraud probe, more downside "
           "coming ${t}")
 QUOTES = ["this is huge if true", "wow", "holy", "not good", "sell now"]
@@ -81,6 +93,7 @@ class Truth:
     sentiment: str
     event: Event
     repost_of: str | None = None
+    others: tuple[tuple[str, str], ...] = ()  # (ticker, sentiment) of other companies named
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,7 @@ class Feed:
     rumour: str | None = "TSLA"
     shock_at: float = 0.4  # fraction of the run when the events start
     news_share: float = 0.35
+    mixed_share: float = 0.04  # headlines naming two companies with opposite fortunes
     seed: int = 7
     run_id: str = "sim"
 
@@ -114,6 +128,8 @@ class Feed:
                 msg = self._rumour(rng, i, now, rumour_id)
                 rumour_id = rumour_id or msg.truth.doc_id
                 yield msg
+            elif rng.random() < self.mixed_share:
+                yield self._mixed(rng, i, now)
             else:
                 yield self._baseline(rng, i, now)
 
@@ -130,6 +146,13 @@ class Feed:
             return self._news(i, now, text, ticker, sentiment, "baseline", rng)
         text = self._fill(rng, rng.choice(SOCIAL[sentiment]), ticker)
         return self._post(i, now, text, ticker, sentiment, "baseline", rng)
+
+    def _mixed(self, rng: random.Random, i: int, now: datetime) -> FeedMessage:
+        up, down, up_name, down_name = rng.choice(PAIRS)
+        text = rng.choice(MIXED).format(up=up_name, down=down_name)
+        msg = self._news(i, now, text, up, "positive", "baseline", rng, hints=False)
+        truth = replace(msg.truth, others=((down, "negative"),))
+        return replace(msg, truth=truth)
 
     def _shock(self, rng: random.Random, i: int, now: datetime) -> FeedMessage:
         t = self.shock or ""
@@ -152,12 +175,13 @@ class Feed:
                           engagement=(rng.randint(50, 5000), rng.randint(20, 2000)))
 
     def _news(self, i: int, now: datetime, headline: str, ticker: str, sentiment: str,
-              event: Event, rng: random.Random) -> FeedMessage:
+              event: Event, rng: random.Random, hints: bool = True) -> FeedMessage:
         source = rng.choice(["wire-a", "wire-b", "wire-c"])
+        hinted = rng.random() < 0.5 and hints
         rec = {"schema_version": 1, "id": f"{self.run_id}-{i}", "source": source,
                "published_at": now.isoformat(), "headline": headline,
                "url": f"https://news.example/{self.run_id}/{i}", "language": "en",
-               "tickers": [ticker] if rng.random() < 0.5 else []}
+               "tickers": [ticker] if hinted else []}
         truth = Truth(f"news:{source}:{self.run_id}-{i}", "news", ticker, sentiment, event)
         return FeedMessage("news", f"{self.run_id}-{i}".encode(), json.dumps(rec).encode(), truth)
 

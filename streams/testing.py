@@ -45,7 +45,8 @@ POSITIVE = re.compile(r"rise|beat|record|upgrade|strong|raise|long|breakout|crus
 CLAUSES = re.compile(r"\s+while\s+|\s+whereas\s+|;\s*|,\s+but\s+|\s+as\s+rival\s+", re.I)
 NAMES = {"apple": "AAPL", "microsoft": "MSFT", "nvidia": "NVDA", "amazon": "AMZN",
          "tesla": "TSLA", "alphabet": "GOOGL", "meta": "META", "jpmorgan": "JPM",
-         "intel": "INTC", "boeing": "BA", "pfizer": "PFE", "goldman sachs": "GS"}
+         "intel": "INTC", "boeing": "BA", "pfizer": "PFE", "goldman sachs": "GS",
+         "exxon": "XOM", "chevron": "CVX", "coca-cola": "KO", "pepsico": "PEP"}
 LABELS = ("negative", "neutral", "positive")
 
 

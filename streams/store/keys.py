@@ -16,6 +16,10 @@ key                                    type    holds (TTL)
 ``risk:index:{r<s>}``                  zset    ticker -> latest score, one per shard (entries
                                                of expired tickers are removed by readers)
 ``risk:mentions:{r<s>}``               string  mentions counted in the shard (a metric)
+``risk:volume:{r<s>}``                 zset    ticker -> ln(15-minute mention volume) + as_of /
+                                               900 (the volume decayed to any time t is
+                                               exp(score - t / 900): the cross-section for
+                                               buzz; entries decayed below 0.01 are trimmed)
 ``nov:dec:<doc>``                      string  novelty verdict of a doc  (novelty.window_s)
 ``nov:x:<hash>``                       string  first doc id with this normalised text    (same)
 ``nov:sig:<doc>``                      string  MinHash signature, 64 x uint32            (same)
@@ -61,6 +65,16 @@ class RedisKeys:
 
     def risk_index_shard(self, shard: int) -> str:
         return f"{self.prefix}risk:index:{{r{shard}}}"
+
+    def risk_volume_of(self, ticker: str) -> str:
+        return self.risk_volume_shard(risk_shard(ticker))
+
+    def risk_volume_shard(self, shard: int) -> str:
+        return f"{self.prefix}risk:volume:{{r{shard}}}"
+
+    @property
+    def risk_volume_shards(self) -> list[str]:
+        return [self.risk_volume_shard(s) for s in range(RISK_SHARDS)]
 
     def risk_mentions_shard(self, shard: int) -> str:
         return f"{self.prefix}risk:mentions:{{r{shard}}}"

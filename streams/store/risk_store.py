@@ -21,6 +21,11 @@ returns. The ids live as long as the state (same TTL); after the state expires (
 are kept in memory; when Redis comes back after an outage (a restart from its AOF, a failover)
 they are committed again: those Redis still has are replays, those it lost are counted.
 
+**The cross-section.** Each commit also files the ticker's 15-minute volume in its shard's
+volume zset (same slot); :meth:`RiskStore.peers` reads every shard (one pipelined call, at most
+once per :data:`MARKET_REFRESH_S`) so a young ticker's buzz is measured against the other
+tickers' (:class:`streams.risk.Peers`). It shapes the published update only, never the state.
+
 The state of the tickers this process writes is cached (a partition's tickers have one writer
 at a time), so a batch costs one pipelined round trip; a refused commit (a replay, or another
 writer during a rebalance) drops the cache, re-reads the state and the counted doc ids, and
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from collections import Counter, deque
@@ -42,7 +48,15 @@ from typing import Any, cast
 
 from streams.contracts import RiskUpdate, ScoredMention
 from streams.errors import StoreConflict
-from streams.risk import RiskState, apply_mention, assess, contributing_documents
+from streams.risk import (
+    HORIZONS,
+    VOL,
+    Peers,
+    RiskState,
+    apply_mention,
+    assess,
+    contributing_documents,
+)
 from streams.settings import RiskSettings
 from streams.store.connection import RetryingRedis
 from streams.store.keys import RedisKeys
@@ -51,6 +65,9 @@ log = logging.getLogger(__name__)
 MAX_CONFLICTS = 50
 JOURNAL_MAX = 20_000  # mentions kept for re-commit after an outage, at most
 NO_FLOOR = -1e300
+MARKET_REFRESH_S = 1.0  # the cross-section is read at most this often
+TAU_15M = HORIZONS["15m"]
+MIN_VOLUME = 0.01  # a ticker whose 15-minute volume decayed below this has left the market
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,7 @@ class RiskStore:
         self._recoveries = redis.recoveries
         self.outcomes: Counter[str] = Counter()  # a metric: mentions by outcome
         self.repaired = 0  # mentions Redis had lost, counted again after it came back
+        self._market: tuple[float, dict[str, float]] | None = None  # (read at, volumes)
 
     # ---- writes ------------------------------------------------------------------------
 
@@ -117,23 +135,28 @@ class RiskStore:
         return None
 
     def _plan(
-        self, cached: _Cached, ms: Sequence[ScoredMention], now: datetime
+        self, cached: _Cached, ms: Sequence[ScoredMention], now: datetime,
+        market: dict[str, float],
     ) -> tuple[RiskState, RiskUpdate, str, list[str], list[Any]]:
         state = cached.state
         for m in ms:
             state = apply_mention(state, m, now, self.cfg)
         assert state is not None  # noqa: S101 - ms is never empty
         ticker = ms[0].ticker
-        update = self.to_update(ticker, state, now, [m.doc_id for m in ms])
+        update = self.to_update(ticker, state, now, [m.doc_id for m in ms], market)
         etag = uuid.uuid4().hex
         keys = [
             self.keys.risk_state(ticker), self.keys.risk_seen(ticker),
             self.keys.risk_index_of(ticker), self.keys.risk_mentions_of(ticker),
+            self.keys.risk_volume_of(ticker),
         ]
+        volume = max(state.sums["15m"][VOL], MIN_VOLUME)
         args: list[Any] = [
             cached.etag, etag, json.dumps(state.to_json()), update.model_dump_json(),
             update.score, ticker, self.cfg.state_ttl_s,
             repr(now.timestamp() - self.cfg.seen_window_s), self.cfg.seen_max_per_ticker,
+            repr(math.log(volume) + state.as_of / TAU_15M),
+            repr(math.log(MIN_VOLUME) + now.timestamp() / TAU_15M),
         ]
         for m in ms:
             args += [m.doc_id, repr(_event_time(m))]
@@ -163,6 +186,7 @@ class RiskStore:
             first.add((m.ticker, m.doc_id))
             by_ticker.setdefault(m.ticker, []).append((i, m))
         plans = []
+        market = await self.market() if by_ticker else {}
         for ticker, items in by_ticker.items():
             if ticker not in self._cache:
                 self._cache[ticker] = await self._read(ticker)
@@ -175,7 +199,8 @@ class RiskStore:
                 else:
                     todo.append((i, m))
             if todo:
-                plans.append((ticker, todo, *self._plan(cached, [m for _, m in todo], now)))
+                plans.append((ticker, todo,
+                              *self._plan(cached, [m for _, m in todo], now, market)))
 
         async def op(client):  # type: ignore[no-untyped-def]
             pipe = client.pipeline(transaction=False)
@@ -223,7 +248,7 @@ class RiskStore:
             todo = [m for m in ms if m.doc_id not in refused]
             if not todo:
                 return await self.latest(ticker), refused
-            state, update, etag, keys, args = self._plan(cached, todo, now)
+            state, update, etag, keys, args = self._plan(cached, todo, now, await self.market())
 
             async def commit(c: Any, k: list[str] = keys, a: list[Any] = args) -> Any:
                 return await self._eval(c, k, a)
@@ -264,9 +289,11 @@ class RiskStore:
                     self.repair_window_s, lost)
 
     def to_update(
-        self, ticker: str, state: RiskState, now: datetime, doc_ids: list[str]
+        self, ticker: str, state: RiskState, now: datetime, doc_ids: list[str],
+        market: dict[str, float] | None = None,
     ) -> RiskUpdate:
-        a = assess(state, now, self.cfg)
+        peers = Peers.of(market, ticker, now.timestamp()) if market is not None else None
+        a = assess(state, now, self.cfg, peers)
         return RiskUpdate(
             ticker=ticker,
             as_of=now,
@@ -341,7 +368,27 @@ class RiskStore:
         state = await self.state(ticker)
         if state is None:
             return None
-        return self.to_update(ticker, state, _utc(self.clock), [])
+        return self.to_update(ticker, state, _utc(self.clock), [], await self.market())
+
+    async def market(self) -> dict[str, float]:
+        """Every ticker's 15-minute mention volume now (those above :data:`MIN_VOLUME`), read
+        from all shards at most once per :data:`MARKET_REFRESH_S`."""
+        now = self.clock()
+        if self._market is not None and now - self._market[0] < MARKET_REFRESH_S:
+            return self._market[1]
+        low = repr(math.log(MIN_VOLUME) + now / TAU_15M)
+
+        async def op(client):  # type: ignore[no-untyped-def]
+            pipe = client.pipeline(transaction=False)
+            for key in self.keys.risk_volume_shards:
+                pipe.zrangebyscore(key, low, "+inf", withscores=True)
+            return await pipe.execute()
+
+        shards = await self.redis.run(op, "risk market")
+        volumes = {t.decode(): math.exp(min(score - now / TAU_15M, 700.0))
+                   for shard in shards for t, score in shard}
+        self._market = (now, volumes)
+        return volumes
 
     async def counted_doc_ids(self, ticker: str) -> list[str]:
         """Doc ids counted for the ticker and still on record (event time above its floor)."""

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from streams.contracts import Engagement, Novelty, ScoredMention
-from streams.risk import apply_mention, assess, evidence_weight, source_weight
+from streams.risk import Peers, RiskState, apply_mention, assess, evidence_weight, source_weight
 from streams.settings import RiskSettings
 from streams.testing import mention
 
@@ -120,3 +120,63 @@ def test_counted_ids_must_outlive_the_window_they_guard() -> None:
     RiskSettings(seen_window_s=86_400, max_future_s=600, state_ttl_s=87_600)
     with pytest.raises(pydantic.ValidationError, match="state_ttl_s must be at least"):
         RiskSettings(seen_window_s=86_400, max_future_s=600, state_ttl_s=87_599)
+
+
+# ---- buzz baseline and attention (issue: every ticker a spike; a viral rumour barely moved) --
+
+def _every(seconds: int, n: int, start: datetime = T0, **kw: object) -> list[ScoredMention]:
+    return [mention(i, "neutral", start + timedelta(seconds=seconds * i), doc_id=f"n:{i}", **kw)
+            for i in range(n)]
+
+
+def test_peers_typical_volume_is_volume_weighted_and_leaves_the_ticker_out() -> None:
+    peers = Peers.of({"AAPL": 500.0, "MSFT": 100.0, "NVDA": 100.0, "TINY": 1.0, "DEAD": 0.0},
+                     "AAPL", 0.0)
+    assert peers.count == 3
+    assert peers.typical == pytest.approx((100**2 + 100**2 + 1) / 201)  # the tail barely counts
+    assert Peers.of({"AAPL": 5.0}, "AAPL", 0.0) == Peers(0.0, 0, 0.0)
+
+
+def test_a_young_ticker_with_ordinary_traffic_is_no_spike_and_no_z_before_min_history() -> None:
+    ms = _every(5, 24)  # 2 minutes, one mention every 5 s
+    now = T0 + timedelta(seconds=115)
+    peers = Peers(typical=24.0, count=5, at=now.timestamp())  # peers as busy as it is
+    assert abs(assess(run(ms, now), now, CFG, peers).buzz_z) < 1.5
+    early = T0 + timedelta(seconds=CFG.buzz_min_history_s - 5)
+    young = run([m for m in ms if m.published_at <= early], early)
+    assert assess(young, early, CFG, Peers(0.1, 5, early.timestamp())).buzz_z == 0.0
+
+
+def test_a_young_ticker_far_busier_than_its_peers_is_a_spike() -> None:
+    ms = _every(1, 120)
+    now = T0 + timedelta(seconds=119)
+    a = assess(run(ms, now), now, CFG, Peers(typical=20.0, count=5, at=now.timestamp()))
+    assert a.buzz_z > 3 and a.components["buzz_own_baseline"] < 0.1
+    # with too few peers only its own (short) history counts: no spike
+    lone = assess(run(ms, now), now, CFG, Peers(typical=20.0, count=2, at=now.timestamp()))
+    assert lone.buzz_z < 1.5 and lone.components["buzz_own_baseline"] == 1.0
+
+
+def test_reposts_of_a_negative_rumour_raise_risk_though_they_are_no_evidence() -> None:
+    calm = _every(5, 24)
+    now = T0 + timedelta(seconds=120)
+    rumour = mention(1000, "negative", T0 + timedelta(seconds=60), kind="social",
+                     followers=250_000, verified=True)
+    dup = Novelty(kind="exact", similarity=1.0, duplicate_of=rumour.doc_id)
+    reposts = [mention(2000 + i, "negative", T0 + timedelta(seconds=60 + i * 0.5), kind="social",
+                       followers=300, novelty=dup) for i in range(100)]
+    peers = Peers(typical=24.0, count=5, at=now.timestamp())
+    alone = assess(run(calm + [rumour], now), now, CFG, peers)
+    viral = assess(run(calm + [rumour, *reposts], now), now, CFG, peers)
+    assert viral.sentiment == alone.sentiment  # no new evidence
+    assert viral.components["attention"] > 0.3 and alone.components["attention"] == 0
+    assert viral.score > 2 * alone.score + 10
+
+
+def test_a_state_stored_before_the_attention_slot_loads() -> None:
+    state = run([mention(1)], T0)
+    data = state.to_json()
+    data["sums"] = {h: v[:5] for h, v in data["sums"].items()}
+    old = RiskState.from_json(data)
+    assert all(len(v) == 6 and v[-1] == 0.0 for v in old.sums.values())
+    assert assess(old, T0, CFG).sentiment == assess(state, T0, CFG).sentiment
