@@ -276,11 +276,6 @@ class RiskSettings(BaseModel):
     social_weight: float = Field(
         default=0.5, ge=0, description="Base source weight of a social post (x reach x engagement)."
     )
-    filing_weight: float = Field(
-        default=1.2, ge=0,
-        description="Source weight of an SEC filing or company press release (the issuer's own "
-        "word).",
-    )
     near_duplicate_weight: float = Field(
         default=0.25, ge=0, le=1, description="Evidence weight of a near-duplicate document."
     )
@@ -292,6 +287,20 @@ class RiskSettings(BaseModel):
     )
     buzz_z_saturation: float = Field(
         default=4.0, gt=0, description="Volume z-score at which the buzz component reaches 1."
+    )
+    buzz_min_history_s: float = Field(
+        default=60.0, ge=0,
+        description="Seconds a ticker must have been observed before its buzz_z is computed "
+        "(0 before: buzz-spike cannot fire on a ticker's first mentions).",
+    )
+    buzz_history_s: float = Field(
+        default=3600.0, gt=0,
+        description="Observed span at which a ticker's own mention rate is its whole buzz "
+        "baseline; before it, the baseline blends in the other tickers' volume.",
+    )
+    buzz_min_peers: int = Field(
+        default=3, ge=1,
+        description="Other tickers with recent mentions needed for the cross-section baseline.",
     )
     top_documents: int = Field(
         default=5, ge=1, le=50, description="Top contributing documents kept per ticker."
