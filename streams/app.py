@@ -1,6 +1,7 @@
 """The faust app: three agents moving records between topics and the stage objects.
 
-``ingest``    news.raw + social.raw -> docs (key doc_id)   | bad input -> <topic>.dlq
+``ingest``    every raw topic of :data:`streams.sources.SOURCES` (news.raw, social.raw,
+              filings.raw) -> docs (key doc_id)             | bad input -> <topic>.dlq
 ``score``     docs -> take(n, within) -> engine -> scored (key ticker) | bad -> docs.dlq
 ``aggregate`` scored -> Redis (idempotent) -> risk (key ticker)        | bad -> scored.dlq
 
@@ -143,9 +144,8 @@ def _add_agent(
 
 
 def _add_ingest(app: faust.App, topics: Topics, ingest: Ingest, n: int, within: float) -> None:
-    kind_of: dict[str, DocumentKind] = {topics.news_raw: "news", topics.social_raw: "social"}
-    _add_agent(app, "ingest", [topics.news_raw, topics.social_raw], ingest, topics.docs, n,
-               within, kind_of)
+    kind_of = topics.inputs()  # raw topic -> its source's kind
+    _add_agent(app, "ingest", list(kind_of), ingest, topics.docs, n, within, kind_of)
 
 
 def _add_score(app: faust.App, topics: Topics, score: Score, n: int, within: float) -> None:

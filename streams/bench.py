@@ -100,7 +100,6 @@ async def produce(
 ) -> dict[str, float]:
     """Send messages (at ``rate``/s, or at once); returns doc_id -> monotonic send time."""
     topics = Topics(kafka.topic_prefix)
-    names = {"news": topics.news_raw, "social": topics.social_raw}
     prod = AIOKafkaProducer(**aiokafka_kwargs(kafka), linger_ms=2)
     await prod.start()
     sent: dict[str, float] = {}
@@ -112,7 +111,7 @@ async def produce(
                 if delay > 0:
                     await asyncio.sleep(delay)
             sent[m.truth.doc_id] = time.monotonic()
-            await prod.send(names[m.topic_kind], m.value, key=m.key)
+            await prod.send(topics.raw(m.topic_kind), m.value, key=m.key)
         await prod.flush()
     finally:
         await prod.stop()

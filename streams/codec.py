@@ -1,13 +1,14 @@
 """Bytes in, typed records or dead letters out: the only place raw messages are read.
 
-``decode_document`` turns one producer value (``news.raw`` / ``social.raw``) into the
-normalised :class:`Document` the model reads; ``decode_record`` reads our own internal topics
-(``docs``, ``scored``). Both raise only :class:`~streams.errors.InputError` subclasses, whose
-``reason`` is the dead-letter reason, whatever the bytes (a property-based fuzz test holds it
-to that). ``encode_bounded`` is the one way a record becomes bytes to produce: never larger
-than ``stream.max_message_bytes``. ``DeadLetter`` carries the original bytes (or, when too big
-to re-produce, a prefix with the size and SHA-256 of the whole) plus the reason and the source
-coordinates that go into the ``<topic>.dlq`` message headers.
+``decode_document`` turns one producer value (a raw topic of :data:`streams.sources.SOURCES`:
+``news.raw``, ``social.raw``, ``filings.raw``) into the normalised :class:`Document` the model
+reads, with the contract and ``to_document`` of its source; ``decode_record`` reads our own
+internal topics (``docs``, ``scored``). Both raise only :class:`~streams.errors.InputError`
+subclasses, whose ``reason`` is the dead-letter reason, whatever the bytes (a property-based
+fuzz test holds it to that). ``encode_bounded`` is the one way a record becomes bytes to
+produce: never larger than ``stream.max_message_bytes``. ``DeadLetter`` carries the original
+bytes (or, when too big to re-produce, a prefix with the size and SHA-256 of the whole) plus
+the reason and the source coordinates that go into the ``<topic>.dlq`` message headers.
 
 The rules (docs/input-contracts.md): JSON objects nested at most :data:`MAX_DEPTH` deep, no
 lone surrogates, no NaN/Infinity; ticker hints match :data:`models.tickers.TICKER_PATTERN`;
@@ -22,7 +23,6 @@ import hashlib
 import json
 import math
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -30,13 +30,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from models.tickers import known_universe, normalise_ticker
-from streams.contracts import (
-    Document,
-    DocumentKind,
-    NewsArticle,
-    SocialPost,
-    accepted_versions,
-)
+from streams.contracts import Document, accepted_versions
 from streams.errors import (
     EmptyText,
     InputError,
@@ -55,8 +49,12 @@ from streams.errors import (
     WrongType,
 )
 from streams.settings import StreamSettings
+from streams.sources import source_for, source_of
+from streams.text import EXCERPT_CHARS as EXCERPT_CHARS
+from streams.text import doc_id_for as doc_id_for
+from streams.text import escape_id_part as escape_id_part
+from streams.text import normalise_text
 
-EXCERPT_CHARS = 200
 MAX_DEPTH = 16  # the contracts nest 3 deep; anything deeper is not one of them
 OVERSIZE_PREFIX_BYTES = 65_536  # what a dead letter keeps of a value too big to re-produce
 MAX_KEY_BYTES = 1024  # longer keys are cut in dead letters (only the value is ours to keep)
@@ -69,15 +67,12 @@ HEADER_SIZE = "tp-original-bytes"
 HEADER_SHA256 = "tp-original-sha256"
 HEADER_TRUNCATED = "tp-truncated"
 
-_WS = re.compile(r"\s+")
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _INF_DAYS = 1e6
 # A Document holds no more of an input than its strings (normalised: never longer), plus an
 # excerpt (<= 200 characters), escaped ids (<= 3x), a novelty verdict and field names.
 _DOC_OVERHEAD = 8192
 
-InputRecord = NewsArticle | SocialPost
 R = TypeVar("R", bound=BaseModel)
 
 
@@ -282,36 +277,30 @@ def _check_hints(tickers: list[str], limits: Limits) -> list[str]:
 
 
 def decode_input(
-    raw: bytes | None, kind: DocumentKind, limits: Limits | int | None = None,
+    raw: bytes | None, kind: str, limits: Limits | int | None = None,
     now: datetime | None = None,
-) -> InputRecord:
-    """Decode one producer message; raises an InputError naming the dead-letter reason.
+) -> BaseModel:
+    """Decode one producer message of the input source ``kind`` into its contract; raises an
+    InputError naming the dead-letter reason (ConfigurationError for a kind with no source).
     ``now`` (the ingest clock) enables the event-time window."""
+    source = source_of(kind)
     limits = Limits.of(limits)
-    data = _parse_json(raw, limits.max_message_bytes)
-    record: InputRecord = (_validate(NewsArticle, data) if kind == "news"
-                           else _validate(SocialPost, data))
-    if isinstance(record, NewsArticle):
-        required, at, name = record.headline, record.published_at, "published_at"
-        ids = {"id": record.id, "source": record.source, "url": record.url}
-    else:
-        required, at, name = record.text, record.created_at, "created_at"
-        ids = {"id": record.id, "platform": record.platform, "author.id": record.author.id}
-    for field_name, value in {**ids, "language": record.language}.items():
+    record = _validate(source.contract, _parse_json(raw, limits.max_message_bytes))
+    facts = source.facts(record)
+    for field_name, value in facts.ids.items():
         _printable(field_name, value)
-    if not normalise_text(required):
-        raise EmptyText(("headline" if kind == "news" else "post text")
-                        + " is blank once control and zero-width characters are removed")
-    text = _record_text(record)
-    if len(text) > limits.max_text_chars:
-        raise TextTooLong(f"text has {len(text)} characters, limit {limits.max_text_chars}")
-    _check_hints(record.tickers, limits)
-    _check_time(name, at, now, limits)
+    if not normalise_text(facts.required_text):
+        raise EmptyText(f"{facts.required_name} is blank once control and zero-width "
+                        "characters are removed")
+    if len(facts.text) > limits.max_text_chars:
+        raise TextTooLong(f"text has {len(facts.text)} characters, limit {limits.max_text_chars}")
+    _check_hints(facts.tickers, limits)
+    _check_time(facts.time_name, facts.event_time, now, limits)
     return record
 
 
 def decode_document(
-    raw: bytes | None, kind: DocumentKind, limits: Limits, now: datetime
+    raw: bytes | None, kind: str, limits: Limits, now: datetime
 ) -> Document:
     """A producer message as the Document to publish on ``docs`` (checked to fit in
     ``max_message_bytes`` once encoded)."""
@@ -361,63 +350,7 @@ def encode_bounded(record: BaseModel, max_bytes: int) -> bytes:
 # ---- record -> Document -------------------------------------------------------------------
 
 
-def normalise_text(text: str) -> str:
-    """NFC, zero-width characters removed, other control/invisible characters turned into
-    spaces, whitespace collapsed."""
-    text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
-    if not text.isprintable():  # the per-character pass only when there is something to do
-        text = "".join(ch if ch.isprintable() else " " for ch in text)
-    return _WS.sub(" ", text).strip()
-
-
-def _record_text(record: InputRecord) -> str:
-    if isinstance(record, NewsArticle):
-        return record.headline + ("\n" + record.body if record.body else "")
-    return record.text
-
-
-def _hints(tickers: list[str]) -> list[str]:
-    return list(dict.fromkeys(t for t in map(normalise_ticker, tickers) if t))
-
-
-def escape_id_part(part: str) -> str:
-    """``%`` -> ``%25`` and ``:`` -> ``%3A``: parts without either are unchanged."""
-    return part.replace("%", "%25").replace(":", "%3A")
-
-
-def doc_id_for(kind: Literal["news", "social"], source: str, record_id: str) -> str:
-    """``<kind>:<source>:<id>``, unambiguous: ``:`` and ``%`` in the parts are escaped."""
-    return f"{kind}:{escape_id_part(source)}:{escape_id_part(record_id)}"
-
-
-def to_document(record: InputRecord, ingested_at: datetime) -> Document:
-    """Normalise a valid input record into the Document the score agent reads."""
-    if isinstance(record, NewsArticle):
-        headline = normalise_text(record.headline)
-        body = normalise_text(record.body) if record.body else ""
-        return Document(
-            doc_id=doc_id_for("news", record.source, record.id),
-            kind="news",
-            source=record.source,
-            published_at=record.published_at,
-            text=f"{headline}. {body}" if body else headline,
-            excerpt=headline[:EXCERPT_CHARS],
-            url=record.url,
-            ticker_hints=_hints(record.tickers),
-            ingested_at=ingested_at,
-        )
-    text = normalise_text(record.text)
-    return Document(
-        doc_id=doc_id_for("social", record.platform, record.id),
-        kind="social",
-        source=record.platform,
-        published_at=record.created_at,
-        text=text,
-        excerpt=text[:EXCERPT_CHARS],
-        url=None,
-        ticker_hints=_hints(record.tickers),
-        followers=record.author.followers,
-        verified=record.author.verified,
-        engagement=record.engagement,
-        ingested_at=ingested_at,
-    )
+def to_document(record: BaseModel, ingested_at: datetime) -> Document:
+    """Normalise a valid input record into the Document the score agent reads (its source's
+    ``to_document``)."""
+    return source_for(record).document(record, ingested_at)

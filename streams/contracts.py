@@ -1,6 +1,8 @@
 """Typed, versioned, immutable records: the only shapes that cross a topic.
 
-Input (produced by feeds):      NewsArticle on ``news.raw``, SocialPost on ``social.raw``.
+Input (produced by feeds):      NewsArticle on ``news.raw``, SocialPost on ``social.raw``,
+                                Filing on ``filings.raw`` (the table of input sources, with
+                                their topics and weights, is :mod:`streams.sources`).
 Internal / output (ours):       Document on ``docs``, ScoredMention on ``scored`` (one per
                                 document x ticker, key = ticker), RiskUpdate on ``risk``
                                 (key = ticker).
@@ -38,7 +40,8 @@ SCHEMA_VERSION = 1
 """The version of every contract but ScoredMention (2): see :func:`accepted_versions`."""
 
 Sentiment = Literal["negative", "neutral", "positive"]
-DocumentKind = Literal["news", "social"]
+DocumentKind = Literal["news", "social", "filing"]
+"""One per input source (:data:`streams.sources.SOURCES`)."""
 MAX_COUNT = 10**10
 """Upper bound of every count (followers, likes, reposts, replies): more is not a real count."""
 Ticker = Annotated[str, StringConstraints(pattern=TICKER_PATTERN, max_length=MAX_TICKER_LENGTH)]
@@ -96,6 +99,26 @@ class SocialPost(_Record):
     engagement: Engagement = Field(default_factory=Engagement)
     tickers: list[str] = Field(default_factory=list, description=HINTS_DOC)
     language: str = Field(default="en", min_length=2, max_length=8)
+
+
+class Filing(_Record):
+    """An SEC filing or a company press release, about its issuer(s) (topic ``filings.raw``)."""
+
+    schema_version: Literal[1] = Field(description="Contract version; only 1 is accepted.")
+    id: str = Field(min_length=1, max_length=256,
+                    description="Accession number or the publisher's release id.")
+    source: str = Field(min_length=1, max_length=128,
+                        description="Where it was filed or released, e.g. sec-edgar, "
+                        "businesswire, the issuer's newsroom.")
+    form_type: str = Field(min_length=1, max_length=32,
+                           description="SEC form (8-K, 10-Q, 6-K, ...) or press-release.")
+    filed_at: AwareDatetime = Field(description="Filing or release time, ISO 8601 with zone.")
+    issuers: list[str] = Field(min_length=1, description="The issuers' tickers, at least one; "
+                               + HINTS_DOC.removeprefix("Optional ticker hints: "))
+    title: str = Field(description="Title or headline; must not be blank.")
+    body: str | None = Field(default=None, description="Text of the filing or release, optional.")
+    url: str = Field(min_length=1, max_length=2048, description="Canonical URL.")
+    language: str = Field(default="en", min_length=2, max_length=8, description="ISO 639-1.")
 
 
 # ---- internal / output contracts ------------------------------------------------------
@@ -221,10 +244,10 @@ class RiskUpdate(_Record):
     )
 
 
-INPUT_CONTRACTS: dict[str, type[BaseModel]] = {"news": NewsArticle, "social": SocialPost}
 ALL_CONTRACTS: dict[str, type[BaseModel]] = {
     "news_article": NewsArticle,
     "social_post": SocialPost,
+    "filing": Filing,
     "document": Document,
     "scored_mention": ScoredMention,
     "risk_update": RiskUpdate,

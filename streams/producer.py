@@ -21,9 +21,8 @@ def producer(kafka: KafkaSettings, **kw: object) -> AIOKafkaProducer:
 async def publish(
     messages: Iterable[FeedMessage], kafka: KafkaSettings, rate: float | None = None
 ) -> int:
-    """Send messages to news.raw / social.raw at ``rate`` per second (None = at once)."""
+    """Send messages to their raw topics at ``rate`` per second (None = at once)."""
     topics = Topics(kafka.topic_prefix)
-    names = {"news": topics.news_raw, "social": topics.social_raw}
     prod = producer(kafka)
     await prod.start()
     sent = 0
@@ -34,7 +33,7 @@ async def publish(
                 delay = start + sent / rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            await prod.send(names[msg.topic_kind], msg.value, key=msg.key)
+            await prod.send(topics.raw(msg.topic_kind), msg.value, key=msg.key)
             sent += 1
         await prod.flush()
     finally:

@@ -8,9 +8,11 @@ rebalance cannot change the result). A mention's sentiment is the one about its 
 apart.
 
 - evidence weight ``w = confidence x relevance x link_confidence x source x novelty`` where
-  ``source`` is ``risk.news_weight`` for news, and for social posts
-  ``risk.social_weight x reach x engagement`` (reach = log10(1+followers)/6 in 0.05..1, x1.25
-  when verified; engagement = 1 + min(1, log10(1 + likes + 2 reposts + replies)/4)), and
+  ``source`` is the weight of the mention's input source (:mod:`streams.sources`):
+  ``risk.news_weight`` for news, ``risk.filing_weight`` for filings and press releases, and
+  for social posts ``risk.social_weight x reach x engagement`` (reach = log10(1+followers)/6
+  in 0.05..1, x1.25 when verified; engagement = 1 + min(1, log10(1 + likes + 2 reposts +
+  replies)/4)), and
   ``novelty`` is 1 for fresh documents, ``risk.near_duplicate_weight`` for near duplicates and
   ``risk.exact_duplicate_weight`` for exact ones (repeats are not fresh evidence);
 - sentiment_h = sum(w (p_pos - p_neg)) / sum(w) in -1..1; negative share_h = sum(w p_neg)/sum(w);
@@ -55,6 +57,7 @@ from typing import Any
 
 from streams.contracts import ContributingDocument, ScoredMention
 from streams.settings import RiskSettings
+from streams.sources import source_of
 
 HORIZONS: dict[str, float] = {"15m": 900.0, "1h": 3600.0, "1d": 86400.0}
 W, WS, WNEG, VOL, NEG, ATT = range(6)  # slots of a horizon's sums
@@ -140,12 +143,8 @@ class RiskAssessment:
 
 
 def source_weight(m: ScoredMention, cfg: RiskSettings) -> float:
-    if m.kind == "news":
-        return cfg.news_weight
-    reach = min(1.0, max(0.05, math.log10(1 + m.followers) / 6)) * (1.25 if m.verified else 1.0)
-    e = m.engagement
-    engagement = 1 + min(1.0, math.log10(1 + e.likes + 2 * e.reposts + e.replies) / 4)
-    return cfg.social_weight * reach * engagement
+    """The weight of the mention's input source (:data:`streams.sources.SOURCES`)."""
+    return source_of(m.kind).weight(m, cfg)
 
 
 def novelty_weight(m: ScoredMention, cfg: RiskSettings) -> float:

@@ -276,6 +276,11 @@ class RiskSettings(BaseModel):
     social_weight: float = Field(
         default=0.5, ge=0, description="Base source weight of a social post (x reach x engagement)."
     )
+    filing_weight: float = Field(
+        default=1.2, ge=0,
+        description="Source weight of an SEC filing or company press release (the issuer's own "
+        "word).",
+    )
     near_duplicate_weight: float = Field(
         default=0.25, ge=0, le=1, description="Evidence weight of a near-duplicate document."
     )

@@ -1,11 +1,17 @@
-"""Topic names (their only owner) and topic creation through kafka-python's admin client."""
+"""Topic names (their only owner) and topic creation through kafka-python's admin client.
+
+The raw input topics are those of the input sources table (:data:`streams.sources.SOURCES`);
+every topic a stage reads has a dead-letter topic ``<topic>.dlq``.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 
+from streams.contracts import DocumentKind
 from streams.settings import KafkaSettings
+from streams.sources import SOURCES, source_of
 
 log = logging.getLogger(__name__)
 
@@ -19,13 +25,21 @@ class Topics:
     def _t(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
+    def raw(self, kind: str) -> str:
+        """The raw topic of the input source ``kind`` (news, social, filing, ...)."""
+        return self._t(source_of(kind).topic)
+
+    def inputs(self) -> dict[str, DocumentKind]:
+        """Raw topic -> the kind of its input source, for every source."""
+        return {self._t(s.topic): s.kind for s in SOURCES}
+
     @property
     def news_raw(self) -> str:
-        return self._t("news.raw")
+        return self.raw("news")
 
     @property
     def social_raw(self) -> str:
-        return self._t("social.raw")
+        return self.raw("social")
 
     @property
     def docs(self) -> str:
@@ -48,9 +62,9 @@ class Topics:
         return f"{topic}.dlq"
 
     def all(self) -> list[str]:
-        base = [self.news_raw, self.social_raw, self.docs, self.scored, self.risk, self.alerts]
-        return base + [self.dlq(t) for t in (self.news_raw, self.social_raw, self.docs,
-                                              self.scored)]
+        """Every topic, and the dead-letter topic of each one a stage reads."""
+        read = [*self.inputs(), self.docs, self.scored]
+        return read + [self.risk, self.alerts] + [self.dlq(t) for t in read]
 
 
 def ensure_topics(settings: KafkaSettings, names: list[str]) -> list[str]:

@@ -37,7 +37,7 @@ def test_agents_run_at_concurrency_one_on_their_topics() -> None:
     agents = {a.name: a for a in app.agents.values()}
     assert set(agents) == {"ingest", "score", "aggregate"}
     assert all(a.concurrency == 1 for a in agents.values())
-    assert set(agents["ingest"].channel.topics) == {"t.news.raw", "t.social.raw"}
+    assert set(agents["ingest"].channel.topics) == {"t.news.raw", "t.social.raw", "t.filings.raw"}
     assert agents["score"].channel.topics == ("t.docs",)
     assert agents["aggregate"].channel.topics == ("t.scored",)
 
