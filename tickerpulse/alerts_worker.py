@@ -1,4 +1,5 @@
-"""Composition of the alerts worker: settings in, a started :class:`AlertService` out.
+"""Composition of the alerts worker: settings in, a started :class:`AlertService` out, and
+the process around it (:func:`serve`: scheduler jobs, health server, shutdown).
 
 Builds, in this order: the rules (a bad file fails here, before anything is opened), the
 alert history, the HTTP client and its webhook notifiers, the topics and one producer (the
@@ -9,14 +10,19 @@ reverse, after the dispatcher has finished what it was sending.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import click
 import httpx
 
 from alerts.dispatch import Dispatcher
+from alerts.metrics import AlertMonitor, alert_metrics
 from alerts.notifiers import KafkaAlertsNotifier, Notifier, WebhookNotifier
 from alerts.pipeline import AlertPipeline
 from alerts.rules import load_rules
@@ -24,12 +30,14 @@ from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from alerts.store.outbox import OutboxQueue
 from alerts.store.repository import AlertStore
-from streams.contracts import utc_now
+from streams.contracts import RiskUpdate, utc_now
 from streams.kafka_config import aiokafka_kwargs
 from streams.metrics import Metrics
 from streams.settings import KafkaSettings
 from streams.topics import Topics, ensure_topics
 from tickerpulse.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -82,8 +90,6 @@ async def start_alerts_worker(
     clock: Callable[[], datetime] = utc_now,
 ) -> AlertsWorker:
     """Everything the alerts worker needs, built and started; raises RulesError first."""
-    import asyncio
-
     from aiokafka import AIOKafkaProducer
 
     alerts, kafka = settings.alerts, settings.kafka
@@ -117,3 +123,66 @@ async def start_alerts_worker(
                            dispatcher=dispatcher, new_consumer=risk_consumer_factory(alerts, kafka),
                            dead_letter_producer=producer, risk_topic=topics.risk, metrics=metrics)
     return AlertsWorker(service, http, producer)
+
+
+async def serve(
+    settings: Settings,
+    stop: asyncio.Event,
+    risk_source: Callable[[], Iterable[RiskUpdate]] | None = None,
+) -> None:
+    """The alerts worker until ``stop``: consumer, outbox dispatcher and scheduled jobs.
+
+    Risk snapshots come from ``risk_source`` when given (e.g. the stream's Redis risk store),
+    else from the latest RiskUpdate per ticker seen on the topic.
+    """
+    from tickerpulse.scheduler import LeaderJobs, build_scheduler
+
+    metrics = alert_metrics()
+    worker = await start_alerts_worker(settings, metrics=metrics)
+    service = worker.service
+    monitor = AlertMonitor(metrics, service, utc_now)
+    scheduler = None
+    if settings.alerts.scheduler.enabled:
+        jobs = LeaderJobs(settings.alerts, service.store, service.dispatcher,
+                          risk_source or service.pipeline.latest_updates)
+        scheduler = build_scheduler(jobs)
+        scheduler.start()
+    service.dispatcher.kick()  # whatever the outbox held before a crash goes out now
+    click.echo(f"alerts worker up: rules {service.rules.version}, "
+               f"channels {sorted(service.dispatcher.notifiers)}", err=True)
+    try:
+        async with _health_server(settings, metrics, monitor):
+            await service.consume(stop)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        await worker.close()
+
+
+@contextlib.asynccontextmanager
+async def _health_server(
+    settings: Settings, metrics: Metrics, monitor: AlertMonitor
+) -> AsyncIterator[None]:
+    """/metrics, /livez, /readyz on alerts.http_host:http_port (0 = none; a port in use is
+    reported and the worker runs without them)."""
+    from tickerpulse.health_server import HealthServer
+    from tickerpulse.version import package_version
+
+    port = settings.alerts.http_port
+    if port == 0:
+        yield
+        return
+    metrics.build_info(package_version())
+    server = HealthServer(metrics, monitor.checks(), host=settings.alerts.http_host, port=port,
+                          before_scrape=monitor.refresh)
+    try:
+        await server.__aenter__()
+    except OSError as exc:
+        log.error("alerts.http_port %s:%d unusable (%s): no /metrics, /livez, /readyz",
+                  settings.alerts.http_host, port, exc)
+        yield
+        return
+    try:
+        yield
+    finally:
+        await server.__aexit__()

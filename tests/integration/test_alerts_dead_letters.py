@@ -27,7 +27,7 @@ from streams.codec import (
 )
 from streams.settings import KafkaSettings
 from streams.topics import Topics
-from tickerpulse.cli.alerts import serve
+from tickerpulse.alerts_worker import serve
 from tickerpulse.embedded import free_port
 from tickerpulse.settings import Settings
 

@@ -20,7 +20,7 @@ from alerts.store.repository import AlertStore
 from streams.contracts import RiskUpdate, utc_now
 from streams.settings import KafkaSettings
 from streams.topics import Topics
-from tickerpulse.cli.alerts import serve
+from tickerpulse.alerts_worker import serve
 from tickerpulse.embedded import free_port
 from tickerpulse.settings import Settings
 

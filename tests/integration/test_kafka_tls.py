@@ -199,7 +199,7 @@ async def test_stream_worker_and_alerts_worker_run_end_to_end_over_tls(
     redis_prefix: str,
 ) -> None:
     from alerts.store.repository import AlertStore
-    from tickerpulse.cli.alerts import serve
+    from tickerpulse.alerts_worker import serve
     from tickerpulse.settings import Settings
 
     run = f"tls{uuid.uuid4().hex[:6]}"

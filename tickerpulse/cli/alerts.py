@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -19,12 +16,8 @@ from alerts.errors import AlertsError, NotFoundError, RulesError
 from alerts.rules import load_rules, parse_duration
 from alerts.store import migrate as migrations
 from alerts.store.repository import AlertStore
-from streams.contracts import RiskUpdate, utc_now
+from streams.contracts import utc_now
 from tickerpulse.settings import Settings, load_settings
-
-if TYPE_CHECKING:
-    from alerts.metrics import AlertMonitor
-    from streams.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -56,72 +49,9 @@ async def _run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    from tickerpulse.alerts_worker import serve
+
     await serve(settings, stop)
-
-
-async def serve(
-    settings: Settings,
-    stop: asyncio.Event,
-    risk_source: Callable[[], Iterable[RiskUpdate]] | None = None,
-) -> None:
-    """The alerts worker until ``stop``: consumer, outbox dispatcher and scheduled jobs.
-
-    Risk snapshots come from ``risk_source`` when given (e.g. the stream's Redis risk store),
-    else from the latest RiskUpdate per ticker seen on the topic.
-    """
-    from alerts.metrics import AlertMonitor, alert_metrics
-    from tickerpulse.alerts_worker import start_alerts_worker
-    from tickerpulse.scheduler import LeaderJobs, build_scheduler
-
-    metrics = alert_metrics()
-    worker = await start_alerts_worker(settings, metrics=metrics)
-    service = worker.service
-    monitor = AlertMonitor(metrics, service, utc_now)
-    scheduler = None
-    if settings.alerts.scheduler.enabled:
-        jobs = LeaderJobs(settings.alerts, service.store, service.dispatcher,
-                          risk_source or service.pipeline.latest_updates)
-        scheduler = build_scheduler(jobs)
-        scheduler.start()
-    service.dispatcher.kick()  # whatever the outbox held before a crash goes out now
-    click.echo(f"alerts worker up: rules {service.rules.version}, "
-               f"channels {sorted(service.dispatcher.notifiers)}", err=True)
-    try:
-        async with _health_server(settings, metrics, monitor):
-            await service.consume(stop)
-    finally:
-        if scheduler is not None:
-            scheduler.shutdown(wait=False)
-        await worker.close()
-
-
-@contextlib.asynccontextmanager
-async def _health_server(
-    settings: Settings, metrics: Metrics, monitor: AlertMonitor
-) -> AsyncIterator[None]:
-    """/metrics, /livez, /readyz on alerts.http_host:http_port (0 = none; a port in use is
-    reported and the worker runs without them)."""
-    from tickerpulse.health_server import HealthServer
-    from tickerpulse.wiring import package_version
-
-    port = settings.alerts.http_port
-    if port == 0:
-        yield
-        return
-    metrics.build_info(package_version())
-    server = HealthServer(metrics, monitor.checks(), host=settings.alerts.http_host, port=port,
-                          before_scrape=monitor.refresh)
-    try:
-        await server.__aenter__()
-    except OSError as exc:
-        log.error("alerts.http_port %s:%d unusable (%s): no /metrics, /livez, /readyz",
-                  settings.alerts.http_host, port, exc)
-        yield
-        return
-    try:
-        yield
-    finally:
-        await server.__aexit__()
 
 
 @alerts.command("migrate")
