@@ -128,7 +128,7 @@ class Feed:
                 msg = self._rumour(rng, i, now, rumour_id)
                 rumour_id = rumour_id or msg.truth.doc_id
                 yield msg
-            elif rng.random() < self.mixed_share:
+            elif self.mixed_share and rng.random() < self.mixed_share:
                 yield self._mixed(rng, i, now)
             else:
                 yield self._baseline(rng, i, now)

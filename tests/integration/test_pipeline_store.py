@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from streams.novelty import Fingerprint
-from streams.risk import apply_mention, assess
+from streams.risk import VOL, apply_mention, assess
 from streams.settings import RedisSettings, RiskSettings
 from streams.store import RedisKeys, RedisNoveltyIndex, RiskStore, connect
 from streams.testing import mention
@@ -95,7 +96,7 @@ def feed_fingerprints(n: int) -> list[Fingerprint]:
     from streams.feed import Feed
 
     docs = [to_document(decode_input(m.value, m.topic_kind, 20_000), NOW)
-            for m in Feed(seed=21, shock_at=0.3).messages(n, clock=lambda: NOW)]
+            for m in Feed(seed=21, shock_at=0.3, mixed_share=0.0).messages(n, clock=lambda: NOW)]
     return [Fingerprint.of(d.doc_id, d.text) for d in docs]
 
 
@@ -121,7 +122,8 @@ async def test_redis_and_memory_novelty_agree_on_a_feed(redis_url: str, redis_pr
 
 
 # sha256 of [kind, duplicate_of, similarity] of every verdict on 1,500 feed documents, as the
-# former single-script index (every key built inside one Lua call) gave them
+# former single-script index (every key built inside one Lua call) gave them (the feed as it
+# was then: no two-company headlines)
 GOLDEN = "1c311a379b0b73d23fc9cbf2c3dddcaaa728d3da59045459e758850effcffbff"
 
 
@@ -254,3 +256,39 @@ async def test_random_replays_and_clock_jumps_never_count_a_document_twice(clock
         total += latest.mentions_total
     assert total == sum(counted.values()) == await store.mentions_counted()
     assert sum(s.outcomes["too_old"] for s in stores) > 0
+
+
+# ---- the cross-section: a young ticker's buzz against its peers' volume -----------------------
+
+async def test_a_young_ticker_is_measured_against_its_peers_volume_in_redis(
+    redis_url: str, redis_prefix: str,
+) -> None:
+    now = [NOW.timestamp()]
+    redis = connect(RedisSettings(url=redis_url, key_prefix=redis_prefix))
+    store = RiskStore(redis, RedisKeys(redis_prefix), CFG, clock=lambda: now[0])
+    start = NOW - timedelta(seconds=120)
+
+    def every(ticker: str, step_s: float, n: int) -> list:  # type: ignore[type-arg]
+        return [mention(i, "neutral", start + timedelta(seconds=step_s * i), ticker=ticker,
+                        doc_id=f"news:w:{ticker}-{i}") for i in range(n)]
+
+    try:
+        peers = ("CALMA", "CALMB", "CALMC", "CALMD")
+        await store.commit_batch([m for t in peers for m in every(t, 6, 20)])
+        now[0] += 2  # past the market cache (read once per second at most)
+        market = await store.market()
+        assert set(market) == set(peers)
+        state = await store.state("CALMA")
+        assert state is not None  # its 15m volume, decayed from its last mention to now:
+        assert market["CALMA"] == pytest.approx(
+            state.sums["15m"][VOL] * math.exp(-(now[0] - state.as_of) / 900), rel=1e-6)
+        now[0] += 2
+        hot = (await store.commit_batch(every("HOT", 1, 120))).updates[0]
+        assert hot.components["buzz_own_baseline"] < 0.1 and hot.buzz_z > 3
+        now[0] += 2
+        calm = (await store.commit_batch(
+            [mention(99, "neutral", NOW, ticker="CALMA", doc_id="news:w:CALMA-99")])).updates[0]
+        assert calm.buzz_z < 1.5  # HOT's volume raises the typical volume of CALMA's peers
+        assert set(await store.market()) == {*peers, "HOT"}
+    finally:
+        await redis.close()

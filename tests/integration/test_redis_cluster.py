@@ -54,7 +54,8 @@ def test_a_tickers_keys_share_one_slot_and_tickers_spread_over_the_masters(
     slots = set()
     for t in TICKERS:
         own = {slot(cluster, k) for k in (keys.risk_state(t), keys.risk_seen(t),
-                                          keys.risk_index_of(t), keys.risk_mentions_of(t))}
+                                          keys.risk_index_of(t), keys.risk_mentions_of(t),
+                                          keys.risk_volume_of(t))}
         assert len(own) == 1, t
         slots |= own
     assert len(slots) > 10
@@ -113,7 +114,7 @@ async def test_novelty_verdicts_on_the_cluster_equal_one_redis(
     from streams.feed import Feed
 
     docs = [to_document(decode_input(m.value, m.topic_kind, 20_000), NOW)
-            for m in Feed(seed=21, shock_at=0.3).messages(1500, clock=lambda: NOW)]
+            for m in Feed(seed=21, shock_at=0.3, mixed_share=0.0).messages(1500, clock=lambda: NOW)]
     fps = [Fingerprint.of(d.doc_id, d.text) for d in docs]
 
     async def verdicts(url: str, prefix: str) -> list:  # type: ignore[type-arg]
