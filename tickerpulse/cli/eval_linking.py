@@ -20,6 +20,17 @@ def _load_engine(model_path: str | None, linker):  # noqa: ANN001, ANN202
     return load_engine(model_settings, engine_settings, linker)
 
 
+def load_linking_engine(model_path: str | None, universe: str):  # noqa: ANN201
+    """The engine whose linker knows ``universe`` too (ModelNotFoundError as a CLI error)."""
+    from models.errors import ModelError
+    from models.linking import TickerLinker
+
+    try:
+        return _load_engine(model_path, TickerLinker.default(universe or None))
+    except (ModelError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def _line(view: str, m: dict) -> str:
     return (
         f"{view:<7} n={m['n']} gold={m['gold']} predicted={m['predicted']} "

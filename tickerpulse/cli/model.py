@@ -272,26 +272,44 @@ def predict(text: str, model_path: str | None, hints: tuple[str, ...], as_json: 
 @click.option(
     "--data",
     "data",
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
     default=None,
-    help="CSV of texts with cashtags, header `text,label` [default: the validation part of "
-    "the labelled tweets in model.data_dir].",
+    help="CSV `text,tickers` (the gold tickers, space-separated, possibly none; e.g. "
+    "tests/data/linking_set.csv), or `text,label` texts with cashtags as their labels "
+    "[default: the validation part of the labelled tweets in model.data_dir].",
 )
 @click.option("--model", "model_path", default=None,
               help="Model directory [default: model.path, else the built default model].")
+@click.option("--universe", default=None,
+              help="Extra tickers and names: the SEC company_tickers.json or a ticker list "
+              "[default: stream.ticker_universe_file].")
+@click.option("--no-model", is_flag=True,
+              help="`text,tickers` sets: score the linker alone (no entities) only.")
+@click.option("--errors", "show_errors", default=0, show_default=True,
+              help="`text,tickers` sets: print up to N rows linked wrongly (-missed +wrong).")
 @click.option("--json", "as_json", is_flag=True, help="Last line: one JSON object.")
-def eval_linking_cmd(data: Path | None, model_path: str | None, as_json: bool) -> None:
-    """Ticker-linking precision/recall on tweets labelled by their own cashtags."""
+def eval_linking_cmd(data: Path | None, model_path: str | None, universe: str | None,
+                     no_model: bool, show_errors: int, as_json: bool) -> None:
+    """Ticker-linking precision/recall: on a hand-labelled `text,tickers` set (the linker
+    alone, then with the model's entities), or on tweets labelled by their own cashtags."""
     from models.data import load_corpus, load_csv
-    from models.linkeval import link_scores, linking_set
+    from models.linkeval import is_link_set, link_scores, linking_set
+    from tickerpulse.cli.eval_linking import eval_link_set, load_linking_engine
 
-    settings = load_settings().model
+    root = load_settings()
+    universe = root.stream.ticker_universe_file if universe is None else universe
+    if data is not None and is_link_set(data):
+        report = eval_link_set(data, universe, model_path, no_model, show_errors)
+        if as_json:
+            _emit_json(report)
+        return
+    settings = root.model
     if data is not None:
         rows = load_csv(data)
     else:
         rows = load_corpus(settings.data_dir, settings.seed).sentiment_val["tfns"]
     report = {}
-    with _engine(model_path, None) as engine:
+    with load_linking_engine(model_path, universe) as engine:
         for view in ("full", "masked"):
             cases = linking_set(rows, masked=view == "masked")
             with ProgressEngine(engine, f"eval-linking {view}", len(cases)) as tracked:
