@@ -68,8 +68,11 @@ def _ingest(parts: _Parts) -> Ingest:
 
 def _score(parts: _Parts) -> Score:
     from models.api import load_engine
+    from models.linking import TickerLinker
 
-    engine = load_engine(parts.settings.model, parts.settings.engine)
+    # the linker knows the same extra tickers (and SEC names) as the ingest universe
+    linker = TickerLinker.default(parts.settings.stream.ticker_universe_file or None)
+    engine = load_engine(parts.settings.model, parts.settings.engine, linker)
     engine.start()
     parts.closers.append(engine.close)
     _instrument(engine, parts.metrics)
