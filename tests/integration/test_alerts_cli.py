@@ -11,12 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alerts_support import Receiver
 from click.testing import CliRunner
 from fastapi import FastAPI
 
 from alerts.signing import generate_secret, signed_headers
 from alerts.store.repository import AlertStore
+from support.alerts import Receiver
 from tickerpulse.api.alerts import alerts_router
 from tickerpulse.cli.main import cli
 from tickerpulse.embedded import free_port

@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alerts_support import (
+from kafka import KafkaProducer
+
+from alerts.signing import generate_secret
+from alerts.store.repository import AlertStore
+from alerts.store.tables import Delivery
+from support.alerts import (
     Receiver,
     one_rule,
     risk_update,
@@ -25,11 +30,6 @@ from alerts_support import (
     wait_until,
     worker_env,
 )
-from kafka import KafkaProducer
-
-from alerts.signing import generate_secret
-from alerts.store.repository import AlertStore
-from alerts.store.tables import Delivery
 from tickerpulse.embedded import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

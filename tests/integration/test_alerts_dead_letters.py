@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from alerts_support import Receiver, one_rule, risk_update, unique
 
 from alerts.signing import generate_secret
 from alerts.store.repository import AlertStore
@@ -27,6 +26,7 @@ from streams.codec import (
 )
 from streams.settings import KafkaSettings
 from streams.topics import Topics
+from support.alerts import Receiver, one_rule, risk_update, unique
 from tickerpulse.alerts_worker import serve
 from tickerpulse.embedded import free_port
 from tickerpulse.settings import Settings

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from alerts_support import Receiver, one_rule
 
 from alerts.signing import generate_secret
 from alerts.store.repository import AlertStore
 from streams.contracts import RiskUpdate, utc_now
 from streams.settings import KafkaSettings
 from streams.topics import Topics
+from support.alerts import Receiver, one_rule
 from tickerpulse.alerts_worker import serve
 from tickerpulse.embedded import free_port
 from tickerpulse.settings import Settings

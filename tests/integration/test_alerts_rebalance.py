@@ -19,7 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from alerts_support import (
+from kafka import KafkaProducer
+
+from alerts.decision import event_id, fingerprint
+from alerts.signing import generate_secret
+from alerts.store.repository import AlertStore
+from support.alerts import (
     Receiver,
     one_rule,
     risk_update,
@@ -29,11 +34,6 @@ from alerts_support import (
     wait_until,
     worker_env,
 )
-from kafka import KafkaProducer
-
-from alerts.decision import event_id, fingerprint
-from alerts.signing import generate_secret
-from alerts.store.repository import AlertStore
 from tickerpulse.embedded import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

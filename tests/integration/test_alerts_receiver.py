@@ -1,12 +1,12 @@
-"""The test receiver itself (tests/alerts_support.py) rejects what the spec rejects."""
+"""The test receiver itself (tests/support/alerts.py) rejects what the spec rejects."""
 
 from __future__ import annotations
 
 import time
 
 import httpx
-from alerts_support import Receiver
 
+from support.alerts import Receiver
 from tickerpulse.embedded import free_port
 
 

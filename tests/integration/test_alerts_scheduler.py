@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from alerts_support import Receiver
 
 from alerts.decision import Notification
 from alerts.settings import AlertSettings
@@ -20,6 +19,7 @@ from alerts.store import migrate
 from alerts.store.repository import AlertStore, Decided
 from alerts.store.tables import Base
 from streams.contracts import RiskUpdate
+from support.alerts import Receiver
 from tickerpulse.embedded import free_port
 from tickerpulse.scheduler import LeaderJobs, build_scheduler
 

@@ -1,6 +1,6 @@
 """PostgreSQL restarted while the alerts worker delivers and decides: nothing is lost.
 
-The test runs its own throwaway PostgreSQL cluster (tests/alerts_support.py), never the
+The test runs its own throwaway PostgreSQL cluster (tests/support/alerts.py), never the
 shared server, stops it in the middle of a delivery stream for a few seconds while risk
 updates keep arriving, and starts it again. Afterwards every decided alert is delivered
 (the same webhook-id if twice), each ticker's alerts are sequence 1..n in firing order.
@@ -12,7 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from alerts_support import (
+from kafka import KafkaProducer
+
+from alerts.decision import event_id, fingerprint
+from alerts.signing import generate_secret
+from alerts.store.repository import AlertStore
+from support.alerts import (
     Receiver,
     ThrowawayPostgres,
     one_rule,
@@ -23,11 +28,6 @@ from alerts_support import (
     wait_until,
     worker_env,
 )
-from kafka import KafkaProducer
-
-from alerts.decision import event_id, fingerprint
-from alerts.signing import generate_secret
-from alerts.store.repository import AlertStore
 from tickerpulse.embedded import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -13,7 +13,6 @@ from datetime import timedelta
 import httpx
 import jsonschema
 import pytest
-from alerts_support import Receiver
 from fastapi import FastAPI
 
 from alerts.dispatch import Dispatcher
@@ -26,6 +25,7 @@ from alerts.signing import generate_secret
 from alerts.store.outbox import OutboxQueue
 from alerts.store.repository import AlertStore
 from streams.contracts import RiskUpdate, utc_now
+from support.alerts import Receiver
 from tickerpulse.api.alerts import alerts_router
 from tickerpulse.embedded import free_port
 

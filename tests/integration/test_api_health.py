@@ -22,10 +22,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alerts_support import ThrowawayPostgres
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.contracts import utc_now
+from support.alerts import ThrowawayPostgres
 from tickerpulse.dashboard import build_dashboard
 from tickerpulse.embedded import free_port, wait_for_port
 from tickerpulse.settings import Settings

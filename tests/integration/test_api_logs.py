@@ -24,10 +24,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from alerts_support import Receiver, one_rule, risk_update, wait_until, worker_env
 from kafka import KafkaProducer
 
 from alerts.signing import generate_secret
+from support.alerts import Receiver, one_rule, risk_update, wait_until, worker_env
 from tickerpulse.embedded import free_port, wait_for_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

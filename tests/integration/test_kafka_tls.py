@@ -30,9 +30,11 @@ from streams.feed import Feed
 from streams.kafka_config import kafka_python_kwargs
 from streams.producer import publish
 from streams.settings import KafkaSettings
-from streams.testing import WorkerProcess, pipeline_env, read_topic
 from streams.topics import Topics, ensure_topics
+from support.kafka import read_topic
+from support.pipeline import pipeline_env
 from tickerpulse.embedded import free_port, tansu_binary, wait_for_port
+from tickerpulse.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("socat") is None, reason="needs socat"),

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alerts_support import (
+from kafka import KafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+from alerts.signing import generate_secret
+from streams.feed import MALFORMED_REASONS, Feed, malformed
+from streams.producer import producer, publish
+from streams.topics import Topics
+from support.alerts import (
     Receiver,
     ThrowawayPostgres,
     one_rule,
@@ -25,14 +32,7 @@ from alerts_support import (
     wait_until,
     worker_env,
 )
-from kafka import KafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
-
-from alerts.signing import generate_secret
-from streams.feed import MALFORMED_REASONS, Feed, malformed
-from streams.producer import producer, publish
-from streams.testing import PipelineRun, free_port
-from streams.topics import Topics
+from support.pipeline import PipelineRun, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

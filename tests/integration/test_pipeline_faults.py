@@ -18,9 +18,10 @@ import pytest
 
 from streams.feed import MALFORMED_REASONS, Feed, FeedMessage, Truth, malformed
 from streams.producer import publish
-from streams.testing import PipelineRun as Run
-from streams.testing import explicit_pairs, free_port, read_topic
 from streams.topics import Topics
+from support.kafka import read_topic
+from support.pipeline import PipelineRun as Run
+from support.pipeline import explicit_pairs, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,8 +16,10 @@ from streams.codec import HEADER_REASON
 from streams.contracts import Document, RiskUpdate, ScoredMention
 from streams.settings import KafkaSettings, RedisSettings, RiskSettings
 from streams.store import RedisKeys, RiskStore, connect
-from streams.testing import WorkerProcess, pipeline_env, read_topic
 from streams.topics import Topics, ensure_topics
+from support.kafka import read_topic
+from support.pipeline import pipeline_env
+from tickerpulse.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -31,8 +31,10 @@ from streams.contracts import Document, ScoredMention
 from streams.errors import DLQ_REASONS
 from streams.feed import Feed
 from streams.producer import publish
-from streams.testing import PipelineRun, explicit_pairs, mention, read_topic
 from streams.topics import Topics
+from support.kafka import read_topic
+from support.pipeline import PipelineRun, explicit_pairs
+from support.records import mention
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -10,8 +10,9 @@ import pytest
 
 from streams.feed import Feed
 from streams.producer import publish
-from streams.testing import PipelineRun as Run
-from streams.testing import WorkerProcess, explicit_pairs, free_port
+from support.pipeline import PipelineRun as Run
+from support.pipeline import explicit_pairs, free_port
+from tickerpulse.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from streams.testing import read_topic
+from support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-m", "tickerpulse.cli.main"]

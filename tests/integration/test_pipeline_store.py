@@ -13,7 +13,7 @@ from streams.novelty import Fingerprint
 from streams.risk import VOL, apply_mention, assess
 from streams.settings import RedisSettings, RiskSettings
 from streams.store import RedisKeys, RedisNoveltyIndex, RiskStore, connect
-from streams.testing import mention
+from support.records import mention
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -23,7 +23,7 @@ from streams.settings import RedisSettings, RiskSettings
 from streams.store import RedisKeys, RedisNoveltyIndex, RiskStore, check_server, connect
 from streams.store.keys import RISK_SHARDS
 from streams.store.local import LocalRedisCluster
-from streams.testing import mention
+from support.records import mention
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -148,7 +148,7 @@ async def test_pipeline_exactly_once_on_the_cluster_through_a_kill_9(
 ) -> None:
     from streams.feed import Feed
     from streams.producer import publish
-    from streams.testing import PipelineRun, explicit_pairs
+    from support.pipeline import PipelineRun, explicit_pairs
 
     run = PipelineRun(kafka_bootstrap, cluster.url, f"tpp{int(time.time())}:", tiny_model,
                       tmp_path)

@@ -24,7 +24,8 @@ from streams.settings import RedisSettings, RiskSettings
 from streams.store import RedisKeys, RiskStore, check_server, connect
 from streams.store.connection import classify
 from streams.store.local import LocalRedis
-from streams.testing import mention, pipeline_env
+from support.pipeline import pipeline_env
+from support.records import mention
 
 pytestmark = pytest.mark.integration
 PASSWORD = "s3cret-Passw0rd-xyz"
@@ -219,7 +220,7 @@ async def test_redis_sigkill_with_everysec_mid_stream_loses_nothing(
 
     from streams.feed import Feed
     from streams.producer import publish
-    from streams.testing import PipelineRun, explicit_pairs
+    from support.pipeline import PipelineRun, explicit_pairs
 
     data = tmp_path / "redis"
     server = LocalRedis(data, args=(

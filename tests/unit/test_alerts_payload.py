@@ -11,7 +11,7 @@ import jsonschema
 from alerts.payload import SCHEMA_PATH, sample_payload
 from streams.risk import HORIZONS, apply_mention, assess
 from streams.settings import RiskSettings
-from streams.testing import mention
+from support.records import mention
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "alerts.md"
 

@@ -19,7 +19,7 @@ from models.tickers import is_ticker
 from streams.codec import DeadLetter, Limits, decode_document, decode_record, encode_bounded
 from streams.contracts import MAX_COUNT, Document, ScoredMention
 from streams.errors import DLQ_REASONS, InputError
-from streams.testing import mention
+from support.records import mention
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 LIMITS = Limits(max_text_chars=2_000, max_message_bytes=200_000, max_ticker_hints=8)

@@ -17,7 +17,7 @@ from streams.health import readiness
 from streams.metrics import STREAM_METRICS, ConsumerLag, Metrics, exported_names, lag_of
 from streams.processing import Aggregate
 from streams.store.risk_store import CommitResult
-from streams.testing import mention
+from support.records import mention
 from tickerpulse.health_server import HealthServer
 
 

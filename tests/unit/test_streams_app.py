@@ -12,7 +12,7 @@ from streams.metrics import Metrics
 from streams.novelty import MemoryNoveltyIndex
 from streams.processing import Aggregate, Ingest, Score
 from streams.settings import KafkaSettings, StreamSettings
-from streams.testing import StandInEngine
+from support.engine import StandInEngine
 
 KAFKA = KafkaSettings(bootstrap_servers="k1:9092, k2:9092", topic_prefix="t.", partitions=6,
                       rebalance_timeout_s=5, session_timeout_s=10, heartbeat_interval_s=1,

@@ -26,7 +26,7 @@ from streams.contracts import Document, NewsArticle, ScoredMention, SocialPost
 from streams.errors import DLQ_REASONS, RECORD_REASONS, InputError
 from streams.feed import malformed
 from streams.settings import StreamSettings
-from streams.testing import mention
+from support.records import mention
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 SEC_FILE = "/work/shared/data/tickers/sec_company_tickers.json"

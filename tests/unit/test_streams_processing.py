@@ -22,7 +22,7 @@ from streams.processing import Aggregate, Ingest, Output, RawMessage, Score, iso
 from streams.risk import apply_mention
 from streams.settings import RiskSettings
 from streams.store.risk_store import CommitResult
-from streams.testing import StandInEngine
+from support.engine import StandInEngine
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 

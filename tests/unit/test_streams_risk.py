@@ -9,7 +9,7 @@ import pytest
 from streams.contracts import Engagement, Novelty, ScoredMention
 from streams.risk import Peers, RiskState, apply_mention, assess, evidence_weight, source_weight
 from streams.settings import RiskSettings
-from streams.testing import mention
+from support.records import mention
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 CFG = RiskSettings()

@@ -17,7 +17,8 @@ from streams.export_schemas import SCHEMA_DIR
 from streams.metrics import Metrics
 from streams.processing import Aggregate, RawMessage, Score
 from streams.store.risk_store import CommitResult
-from streams.testing import StandInEngine, mention
+from support.engine import StandInEngine
+from support.records import mention
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 

@@ -17,8 +17,8 @@ from streams.export_schemas import SCHEMA_DIR
 from streams.risk import source_weight
 from streams.settings import RiskSettings
 from streams.sources import SOURCES, source_for, source_of
-from streams.testing import mention
 from streams.topics import Topics
+from support.records import mention
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 FILING: dict[str, Any] = {

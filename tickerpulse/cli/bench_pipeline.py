@@ -136,9 +136,9 @@ def pipeline(count: int, warmup: int, latency_seconds: float, model_path: str | 
     """Sustained msgs/s and produce->risk latency through the real broker, faust and Redis."""
     from streams.feed import Feed
     from streams.store.local import LocalRedisCluster
-    from streams.testing import WorkerProcess
     from streams.topics import Topics, ensure_topics
     from tickerpulse.embedded import EmbeddedBroker
+    from tickerpulse.worker_process import WorkerProcess
 
     settings = load_settings()
     workers = workers or max(1, min(os.cpu_count() or 1, settings.kafka.partitions))
