@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -119,3 +120,18 @@ def test_train_options_parse(run):
 def test_bench_inference_is_attached(run):
     result = run("bench", "inference", "--help")
     assert "--n" in result.output and "--json" in result.output
+
+
+def test_predict_prints_each_tickers_own_sentiment_beside_the_documents(run, tiny_dir):
+    result = run("model", "predict", "$XOM jumps while $CVX sinks", "--model", str(tiny_dir),
+                 "--hint", "KO")
+    # (a progress bar on stderr may precede a line: CliRunner mixes the two streams)
+    documents = re.findall(r"document: (?:negative|neutral|positive) \(negative 0\.\d{3}, ",
+                           result.output)
+    assert len(documents) == 1, result.output
+    tickers = re.findall(r"^ticker: .*$", result.output, re.M)
+    assert [line.split()[1] for line in tickers] == ["XOM", "CVX", "KO"]
+    pattern = (r"ticker: [A-Z]+ (negative|neutral|positive) \(negative 0\.\d{3}, neutral "
+               r"0\.\d{3}, positive 0\.\d{3}\) from (entity|document); via ")
+    assert all(re.match(pattern, line) for line in tickers), tickers
+    assert tickers[2].split(" from ")[1].startswith("document;")  # a hint is not in the text

@@ -256,16 +256,22 @@ def predict(text: str, model_path: str | None, hints: tuple[str, ...], as_json: 
     if as_json:
         _emit_json(asdict(pred))
         return
-    probs = ", ".join(f"{k} {v:.3f}" for k, v in pred.probabilities.items())
-    click.echo(f"sentiment: {pred.sentiment} ({probs})")
+    click.echo(f"document: {_sentiment(pred.sentiment, pred.probabilities)}")
     for ent in pred.entities:
         click.echo(f"entity: {ent.label} {ent.text!r} [{ent.start}:{ent.end}] {ent.score:.2f}")
-    for link in pred.tickers:
+    for link in pred.tickers:  # its own sentiment beside the document's
+        own = link.sentiment
+        said = (f"{_sentiment(own.label, own.probabilities)} from {own.source}" if own
+                else "the document's")
         click.echo(
-            f"ticker: {link.ticker} via {link.method} {link.text!r} confidence "
+            f"ticker: {link.ticker} {said}; via {link.method} {link.text!r} confidence "
             f"{link.confidence:.2f}, relevance {link.relevance:.2f} ({link.relevance_kind})"
         )
     click.echo(f"model: {pred.model_version}", file=sys.stderr)
+
+
+def _sentiment(label: str, probabilities: dict[str, float]) -> str:
+    return f"{label} ({', '.join(f'{k} {v:.3f}' for k, v in probabilities.items())})"
 
 
 @model.command("eval-linking")
