@@ -22,7 +22,7 @@ CONTEXT_WORDS = frozenset(
     "acquisition acquire acquires merger valuation estimates results premarket recall "
     "recalls".split()
 )
-_PEOPLE = frozenset("analysts analyst investors shareholders".split())
+_CONTEXT_AFTER = CONTEXT_WORDS - frozenset("analysts analyst investors shareholders".split())
 # Capitalised words that may follow a company name without making it a longer name.
 _ALLOWED_NEXT = CONTEXT_WORDS | frozenset(
     "and or & co co. company group's the a of to in on at for as vs vs. says said".split()
@@ -44,7 +44,7 @@ _FUNCTION_WORDS = frozenset(
     "exclusive report analysts investors shares stock stocks today yesterday is "
     "rival rivals peer peers says".split()
 )
-_WORD = re.compile(r"[A-Za-z0-9][\w'’.&-]*")
+_WORD = re.compile(r"#?[A-Za-z0-9][\w'’.&-]*")  # a hashtag ("#Stock") is a word, no evidence
 _CLAUSE_END = re.compile(r"[;:!?()\[\]]|[.,](?=\s|$)")
 _POSSESSIVE = re.compile(r"^['’]s\b")
 _EXCHANGE = re.compile(r"\(\s*(?:(?:NYSE|NASDAQ|Nasdaq|NYSE American|AMEX)\s*:\s*)?$")
@@ -63,6 +63,8 @@ def words_after(text: str, end: int, n: int) -> list[str]:
 
 def words_before(text: str, start: int, n: int) -> list[str]:
     """Up to ``n`` words before ``start`` in the same clause."""
+    if n <= 0:
+        return []
     head = text[max(0, start - 80) : start]
     cuts = list(_CLAUSE_END.finditer(head))
     return _WORD.findall(head[cuts[-1].end() :] if cuts else head)[-n:]
@@ -76,7 +78,7 @@ def has_context(text: str, start: int, end: int, before: int = 3, after: int = 4
     if any(_norm(w) in CONTEXT_WORDS for w in words_before(text, start, before)):
         return True
     # "Rational investors", "Progressive analysts": after a name, people are no evidence
-    return any(_norm(w) in CONTEXT_WORDS - _PEOPLE for w in words_after(text, end, after))
+    return any(_norm(w) in _CONTEXT_AFTER for w in words_after(text, end, after))
 
 
 def is_title_case(text: str) -> bool:

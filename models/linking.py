@@ -42,7 +42,8 @@ COMMON_WORDS = frozenset(
     "IPO IS IT ITS KEY LOW MAN NEW NOW NYSE NASDAQ OF ON ONE OR OUT PM Q SEC SO TV UK UN US USA "
     "USD EUR WELL YOY QOQ AI CEO ESG EV IRS ATH FED FOMC CPI PPI OK AMP EDIT HOLD BUY SELL "
     "ARE POST CASH FAST REAL LIFE LOVE PLAY RUN SAVE TRUE VERY WORK HUGE MOVE NICE RIDE "
-    "FDA FTC DOJ ECB IMF WHO NATO OPEC NFT SPAC LLC USB API APP ATM CEO HR PR IP "
+    "FDA FTC DOJ ECB IMF WHO NATO OPEC NFT SPAC LLC USB API APP ATM CEO HR PR IP AGM KB MB "
+    "GB TB EOD EOY YTD IMO "
     "AA AAA BB BBB CCC".split()  # ... and credit ratings
 )
 def trie_pattern(surfaces: Iterable[str]) -> str:
@@ -109,7 +110,12 @@ class TickerLinker:
         for m in found:
             matches.extend(self._name_matches(text, m, orgs, title))
         spans = [(m.start(), m.end()) for m in found]
-        matches.extend(self._symbol_matches(text, orgs, title, spans))
+        # the alias table decides what an upper-case alias means ("HP" is HP Inc, not the
+        # symbol HP of Helmerich & Payne)
+        claimed = {(m.start(), m.end()) for m in found if any(
+            e.kind == "alias" and e.ticker != m.group(1)
+            for e in self.by_surface[m.group(1).lower()])}
+        matches.extend(self._symbol_matches(text, orgs, title, spans, claimed))
         _accept_lists(text, matches)
         linked = {m.ticker for m in matches if not m.weak}
         matches = [m for m in matches if m.ticker in linked]
@@ -136,6 +142,8 @@ class TickerLinker:
         capitalised = surface[:1].isupper()
         out = []
         for entry in self.by_surface[surface.lower()]:
+            if entry.surface.isupper() and not surface.isupper():
+                continue  # an upper-case name ("NOW", "CDW") is written upper case
             if not entry.unambiguous and (
                 ev.partial_name(text, start, end, title, entry.ticker)
                 or (org is not None and ev.org_extends(text, org.start, org.end, start, end))
@@ -147,7 +155,8 @@ class TickerLinker:
         return out
 
     def _symbol_matches(
-        self, text: str, orgs: Sequence[Entity], title: bool, names: list[tuple[int, int]]
+        self, text: str, orgs: Sequence[Entity], title: bool, names: list[tuple[int, int]],
+        claimed: set[tuple[int, int]],
     ) -> list[_Match]:
         if text.isupper():
             return []
@@ -155,7 +164,8 @@ class TickerLinker:
         for m in _SYMBOL.finditer(text):
             word, start, end = m.group(1), m.start(), m.end()
             tier = self.symbols.get(word)
-            inside = any(s <= start and end <= e and e - s > end - start for s, e in names)
+            inside = (start, end) in claimed or any(
+                s <= start and end <= e and e - s > end - start for s, e in names)
             if tier is None or word in COMMON_WORDS or inside:
                 continue  # unknown, a common word, or inside a company name ("GE HealthCare")
             org = next((e for e in orgs if e.start <= start and end <= e.end), None)
@@ -169,7 +179,7 @@ class TickerLinker:
             if tier == "index":
                 out.append(_Match(word, start, end, 0.8 if org else 0.6, "symbol", word))
             else:  # known only from the SEC list: many are abbreviations too
-                sure = org is not None or ev.has_context(text, start, end, before=1, after=2)
+                sure = org is not None or ev.has_context(text, start, end, before=0, after=2)
                 out.append(_Match(word, start, end, 0.65 if sure else 0.5, "symbol", word,
                                   weak=not sure))
         return out

@@ -179,3 +179,14 @@ def test_title_case():
     assert ev.is_title_case("Apple Shares Slide After Weak iPhone Demand")
     assert not ev.is_title_case("Apple shares slide after weak iPhone demand")
     assert not ev.is_title_case("Standard Life buys Pearson Jones")  # names, not a style
+
+
+@pytest.mark.parametrize(("text", "tickers"), [
+    ("Should I Buy or Sell Tesla Stock Right Now?", {"TSLA"}),  # "NOW" is written upper case
+    ("HP shares fall after earnings", {"HPQ"}),  # the alias table says what HP means
+    ("300 HP engine for the new model", set()),
+    ("Chairman's presentation to the AGM #Stock", set()),  # a hashtag is no evidence
+    ("Apple #Stock #MarketScreener", set()),
+])
+def test_case_aliases_and_hashtags(linker, text, tickers):
+    assert set(linked(linker, text)) == tickers
