@@ -13,7 +13,7 @@ import csv
 import random
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from models.errors import DataFormatError
@@ -47,11 +47,9 @@ class EntityExample:
         return spans
 
 
-def load_csv(path: Path, source: str | None = None) -> list[SentimentExample]:
-    """`text,label` rows (header required); a bad row raises DataFormatError(file, line)."""
-    path = Path(path)
-    source = source or path.stem
-    out: list[SentimentExample] = []
+def _read_rows(path: Path, required: Sequence[str]):  # noqa: ANN202
+    """(line number, {column: value}) for each row of a CSV whose header names `required`
+    (in any order; other columns are ignored)."""
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:
@@ -59,26 +57,112 @@ def load_csv(path: Path, source: str | None = None) -> list[SentimentExample]:
     with handle:
         reader = csv.reader(handle)
         try:
-            header = next(reader, None)
-            if header is None or [h.strip().lower() for h in header[:2]] != ["text", "label"]:
-                raise DataFormatError(path, 1, f"header must be 'text,label', got {header}")
+            header = [h.strip().lower() for h in (next(reader, None) or [])]
+            missing = [name for name in required if name not in header]
+            if missing:
+                raise DataFormatError(
+                    path, 1, f"header must name {', '.join(required)}; missing {missing}"
+                )
+            index = {name: header.index(name) for name in required}
             for row in reader:
-                line = reader.line_num
                 if not row:
                     continue
-                if len(row) != 2:
-                    raise DataFormatError(path, line, f"expected 2 columns, got {len(row)}")
-                text, label = row[0].strip(), row[1].strip().lower()
-                if label not in SENTIMENT_LABELS:
+                if len(row) != len(header):
                     raise DataFormatError(
-                        path, line, f"label {row[1]!r} not one of {', '.join(SENTIMENT_LABELS)}"
+                        path, reader.line_num, f"expected {len(header)} columns, got {len(row)}"
                     )
-                if not text:
-                    raise DataFormatError(path, line, "empty text")
-                out.append(SentimentExample(text, label, source))
+                yield reader.line_num, {name: row[i] for name, i in index.items()}
         except (csv.Error, UnicodeDecodeError) as exc:
             raise DataFormatError(path, reader.line_num, str(exc)) from exc
+
+
+def _label(path: Path, line: int, raw: str) -> str:
+    label = raw.strip().lower()
+    if label not in SENTIMENT_LABELS:
+        raise DataFormatError(path, line, f"label {raw!r} not one of {', '.join(SENTIMENT_LABELS)}")
+    return label
+
+
+def load_csv(path: Path, source: str | None = None) -> list[SentimentExample]:
+    """Rows of a CSV whose header names `text` and `label` (other columns are ignored); a
+    bad row raises DataFormatError(file, line)."""
+    path = Path(path)
+    source = source or path.stem
+    out: list[SentimentExample] = []
+    for line, row in _read_rows(path, ("text", "label")):
+        text = row["text"].strip()
+        label = _label(path, line, row["label"])
+        if not text:
+            raise DataFormatError(path, line, "empty text")
+        out.append(SentimentExample(text, label, source))
     return out
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    """One `text,entity,label` row: what the text says about that entity."""
+
+    text: str
+    entity: str
+    label: str
+
+
+def load_target_csv(path: Path) -> list[TargetRow]:
+    """Rows of a CSV whose header names `text`, `entity` and `label` (SEntFiN's format)."""
+    path = Path(path)
+    out: list[TargetRow] = []
+    for line, row in _read_rows(path, ("text", "entity", "label")):
+        text, entity = row["text"].strip(), row["entity"].strip()
+        if not text or not entity:
+            raise DataFormatError(path, line, "empty text or entity")
+        out.append(TargetRow(text, entity, _label(path, line, row["label"])))
+    return out
+
+
+def find_entity(text: str, entity: str) -> tuple[int, int] | None:
+    """The first case-insensitive occurrence of `entity` in `text` on word boundaries (any
+    occurrence when none is on boundaries), as character offsets; None when absent."""
+    lowered, needle = text.lower(), entity.lower()
+    start = lowered.find(needle)
+    first = start
+    while start >= 0:
+        end = start + len(needle)
+        before = lowered[start - 1] if start > 0 else " "
+        after = lowered[end] if end < len(lowered) else " "
+        if not before.isalnum() and not after.isalnum():
+            return start, end
+        start = lowered.find(needle, start + 1)
+    return None if first < 0 else (first, first + len(needle))
+
+
+@dataclass(frozen=True)
+class TargetExample:
+    """A text with the sentiment about each of its located entities: (start, end, label)."""
+
+    text: str
+    targets: tuple[tuple[int, int, str], ...]
+    source: str
+
+    @property
+    def mixed(self) -> bool:
+        return len({label for _, _, label in self.targets}) > 1
+
+
+def group_targets(rows: Sequence[TargetRow], source: str) -> tuple[list[TargetExample], int]:
+    """One example per text with every entity found in it; and how many rows were not found."""
+    by_text: dict[str, dict[tuple[int, int], str]] = {}
+    missing = 0
+    for row in rows:
+        span = find_entity(row.text, row.entity)
+        if span is None:
+            missing += 1
+            continue
+        by_text.setdefault(row.text, {})[span] = row.label
+    examples = [
+        TargetExample(text, tuple((s, e, label) for (s, e), label in sorted(spans.items())), source)
+        for text, spans in by_text.items()
+    ]
+    return examples, missing
 
 
 def _check_tag(tag: str, keep: Sequence[str]) -> str:
@@ -149,17 +233,32 @@ class Corpus:
     sentiment_val: dict[str, list[SentimentExample]]
     entity_train: list[EntityExample]
     entity_val: list[EntityExample]
+    target_train: list[TargetExample] = field(default_factory=list)
+    target_val: list[TargetExample] = field(default_factory=list)
 
     def sizes(self) -> dict[str, int]:
         out = {"entity_train": len(self.entity_train), "entity_val": len(self.entity_val)}
         out["sentiment_train"] = len(self.sentiment_train)
         for source, rows in self.sentiment_val.items():
             out[f"val_{source}"] = len(rows)
+        out["target_train_texts"] = len(self.target_train)
+        out["target_val_texts"] = len(self.target_val)
         return out
 
 
 SENTIMENT_FILES = {"fpb": "fpb_50agree_train.csv", "tfns": "tfns_train.csv"}
 ENTITY_FILES = ("ner/finer_ord_train.conll", "ner/finer_ord_validation.conll")
+TARGET_FILE = "entity_sentiment/sentfin_train.csv"
+
+
+def split_texts(
+    examples: Sequence[TargetExample], fraction: float, seed: int
+) -> tuple[list[TargetExample], list[TargetExample]]:
+    """(train, validation) by text, seeded: a headline's entities never straddle the split."""
+    order = sorted(examples, key=lambda e: e.text)
+    random.Random(seed).shuffle(order)
+    cut = round(len(order) * fraction)
+    return order[cut:], order[:cut]
 
 
 def load_corpus(data_dir: Path, seed: int, val_fraction: float = 0.15) -> Corpus:
@@ -175,4 +274,8 @@ def load_corpus(data_dir: Path, seed: int, val_fraction: float = 0.15) -> Corpus
     random.Random(seed).shuffle(train)
     ent_train = load_conll(data_dir / ENTITY_FILES[0], "finer_ord")
     ent_val = load_conll(data_dir / ENTITY_FILES[1], "finer_ord")
-    return Corpus(train, val, ent_train, ent_val)
+    targets: tuple[list[TargetExample], list[TargetExample]] = ([], [])
+    if (data_dir / TARGET_FILE).exists():
+        grouped, _missing = group_targets(load_target_csv(data_dir / TARGET_FILE), "sentfin")
+        targets = split_texts(grouped, val_fraction, seed)
+    return Corpus(train, val, ent_train, ent_val, *targets)

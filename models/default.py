@@ -1,7 +1,9 @@
-"""`build-default`: the default model, trained from the shared data within a time budget.
+"""`build-default`: the default model, trained from the data folder in a fixed number of steps.
 
 Trains into a scratch folder beside the cache, builds the int8 ONNX graph there, then
-renames it into place, so a reader never sees half a model.
+renames it into place, so a reader never sees half a model. The same data, seed and recipe
+give the same model on a busy or an idle machine: the recipe fixes the number of optimizer
+steps, not a wall-time budget (a busy machine only takes longer).
 """
 
 from __future__ import annotations
@@ -19,62 +21,91 @@ from models.settings import ModelSettings
 from models.store import default_model_dir, load_model
 from models.train import TrainConfig, train
 
-# Chosen for a 2-core CPU and a 15-minute build (see the README's model section): a small
-# model likes a higher learning rate than BERT-base; entity sentences are oversampled twice.
-DEFAULT_RECIPE = {
-    "lr": 1e-4,
-    "head_lr": 5e-4,
-    "batch_size": 16,
-    "epochs": 3,
-    "max_length": 64,
-    "warmup": 0.06,
-    "patience": 2,
-    "entity_repeat": 2,
-    "freeze_word_embeddings": True,
+# Recipes. `default`: sized for a 2-core CPU and a build under 20 minutes (seconds_per_step
+# measured on 2 AVX-512 cores with bf16; an AVX2-only CPU takes about 1.5x). A small model
+# likes a higher learning rate than BERT-base; entity sentences are oversampled.
+# `full`: more passes, for a bigger machine or a GPU (minutes there, hours on 2 cores).
+RECIPES: dict[str, dict] = {
+    "default": {
+        "lr": 1e-4,
+        "head_lr": 5e-4,
+        "batch_size": 16,
+        "steps": 3600,
+        "eval_every": 1200,
+        "patience": None,
+        "max_length": 64,
+        "warmup": 0.06,
+        "entity_repeat": 3,
+        "freeze_word_embeddings": True,
+    },
+    "full": {
+        "lr": 8e-5,
+        "head_lr": 4e-4,
+        "batch_size": 32,
+        "epochs": 8,
+        "eval_every": 500,
+        "patience": None,
+        "max_length": 96,
+        "warmup": 0.06,
+        "entity_repeat": 3,
+        "freeze_word_embeddings": False,
+    },
 }
+SECONDS_PER_STEP = {"default": 0.26, "full": 1.2}  # 2-core CPU reference, training only
 
 
 def bf16_supported() -> bool:
-    """bfloat16 matmuls in hardware (AVX512-BF16/AMX): measured 53 vs 37 examples/s here."""
+    """bfloat16 matmuls in hardware (AVX512-BF16/AMX on a CPU; any recent GPU)."""
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
 
 
-TRAIN_BUDGET_S = 12.5 * 60  # training + validation; loading, saving and ONNX come on top
-
-
-def training_threads() -> int:
-    """One intra-op thread on a busy machine, all cores on an idle one.
-
-    Measured here on 2 cores shared with other jobs: 32 training examples/s with one thread,
-    22 with two (the two threads wait on each other's barriers while the other jobs run).
-    """
-    return 1 if os.getloadavg()[0] >= 1.0 else 0
+def expected_minutes(recipe: str, steps: int) -> float:
+    """Rough wall time of a build on a 2-core CPU (training, validation, ONNX)."""
+    per_step = SECONDS_PER_STEP.get(recipe, SECONDS_PER_STEP["default"])
+    if not bf16_supported():
+        per_step *= 1.5
+    return (steps * per_step + 150) / 60
 
 
 def build_default(
     settings: ModelSettings,
-    budget_s: float = TRAIN_BUDGET_S,
+    recipe: str = "default",
     show_progress: bool = True,
-    recipe: dict | None = None,
+    overrides: dict | None = None,
+    echo=print,  # noqa: ANN001
 ) -> tuple[Path, dict]:
     started = time.monotonic()
     target = default_model_dir(settings.cache_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = target.parent / f".building-{int(time.time())}"
     corpus = load_corpus(settings.data_dir, settings.seed)
+    params = {**RECIPES[recipe], **(overrides or {})}
     cfg = TrainConfig(
         base=settings.base_checkpoint,
         output=scratch,
         seed=settings.seed,
-        time_budget_s=budget_s,
         log_dir=settings.cache_dir / "runs" / "default",
         name="tp-default",
-        threads=training_threads(),
-        **({"bf16": bf16_supported(), **DEFAULT_RECIPE} if recipe is None else recipe),
+        threads=os.cpu_count() or 1,  # fixed: the thread count changes float sums
+        bf16=bf16_supported(),
+        extra={"recipe": recipe},
+        **params,
     )
+    if cfg.steps and show_progress:
+        device = "GPU" if torch.cuda.is_available() else "CPU"
+        echo(
+            f"building the default model: recipe {recipe!r}, {cfg.steps:,} steps on the {device}"
+            + (
+                ""
+                if device == "GPU"
+                else f", about {expected_minutes(recipe, cfg.steps):.0f} minutes on 2 cores"
+            )
+        )
     result = train(cfg, corpus, show_progress=show_progress)
     from models.onnx_export import ONNX_DIR, build_int8
 
@@ -84,6 +115,7 @@ def build_default(
         shutil.rmtree(target)
     scratch.rename(target)
     card = dict(result.card)
+    card["recipe"] = recipe
     card["build_seconds"] = round(time.monotonic() - started, 1)
     write_card(target, card)
     return target, card

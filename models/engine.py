@@ -4,7 +4,8 @@
         collect up to `sort_window` texts (waiting at most max_wait_ms for a full batch)
         ──▶ tokenise ──▶ sort by length, cut batches under max_batch_tokens/max_batch_size
         ──▶ run the first batch, put the rest back at the queue front
-        ──▶ decode entities, link tickers ──▶ resolve futures on their own event loop
+        ──▶ `models.postprocess`: decode entities (constrained BIO), link tickers, the
+           target head on every linked ticker's spans ──▶ resolve futures on their own event loop
            (loop.call_soon_threadsafe), or a concurrent Future for predict_sync.
 
 The model never runs on an event loop: one dedicated thread owns it (and the tokenizer).
@@ -26,13 +27,14 @@ from typing import Any
 import numpy as np
 
 from models.batching import plan_batches
-from models.decode import decode_entities
 from models.errors import EngineClosedError
 from models.linking import TickerLinker
-from models.records import SENTIMENT_LABELS, Prediction
+from models.postprocess import Request, postprocess
+from models.records import Prediction
 from models.settings import EngineSettings
 from models.shapes import Encoded, encode, pad_batch
 from models.store import LoadedModel
+from models.targets import Span
 
 log = logging.getLogger(__name__)
 Deliver = Callable[[Any], None]
@@ -45,6 +47,7 @@ class _Item:
     deliver: Deliver
     enqueued: float
     encoded: Encoded | None = field(default=None)
+    targets: tuple[Span, ...] = ()  # extra spans a caller asks the target head about
 
     @property
     def enc(self) -> Encoded:
@@ -154,12 +157,20 @@ class InferenceEngine:
         return list(await asyncio.gather(*futures))
 
     def predict_sync(
-        self, texts: Sequence[str], hints: Sequence[Sequence[str]] | None = None
+        self,
+        texts: Sequence[str],
+        hints: Sequence[Sequence[str]] | None = None,
+        targets: Sequence[Sequence[Span]] | None = None,
     ) -> list[Prediction]:
+        """Blocking predict; `targets[i]`: character spans of text i to score with the target
+        head (answered in `Prediction.targets`, same order)."""
+        wanted = [()] * len(texts) if targets is None else [tuple(t) for t in targets]
+        if len(wanted) != len(texts):
+            raise ValueError(f"{len(wanted)} target lists for {len(texts)} texts")
         futures = []
-        for text, hint in zip(texts, self._hints(texts, hints), strict=True):
+        for text, hint, spans in zip(texts, self._hints(texts, hints), wanted, strict=True):
             future: concurrent.futures.Future = concurrent.futures.Future()
-            self._put_blocking(_Item(text, hint, partial(_settle, future), 0.0))
+            self._put_blocking(_Item(text, hint, partial(_settle, future), 0.0, targets=spans))
             futures.append(future)
         return [f.result() for f in futures]
 
@@ -263,11 +274,14 @@ class InferenceEngine:
         started = time.perf_counter()
         encoded = [it.enc for it in batch]
         arrays = pad_batch(encoded, self._loaded.tokenizer.pad_token_id or 0)
-        probs, tag_ids, tag_scores = self._runner(arrays)
-        results = [
-            self._prediction(item, probs, tag_ids, tag_scores, row)
-            for row, item in enumerate(batch)
-        ]
+        results = postprocess(
+            self._loaded,
+            [Request(it.text, it.enc, it.hints, it.targets) for it in batch],
+            self._runner(arrays),
+            arrays["attention_mask"],
+            self._linker,
+            self.model_version,
+        )
         elapsed = time.perf_counter() - started
         self.batch_latencies.append(elapsed)
         self.batch_sizes.append(len(batch))
@@ -275,26 +289,3 @@ class InferenceEngine:
             item.deliver(result)
         if self.on_batch is not None:
             self.on_batch(elapsed, len(batch))
-
-    def _prediction(self, item: _Item, probs, tag_ids, tag_scores, row: int) -> Prediction:  # noqa: ANN001
-        p = probs[row]
-        best = int(np.argmax(p))
-        entities: tuple = ()
-        if tag_ids is not None:
-            n = len(item.enc)
-            entities = decode_entities(
-                item.text,
-                tag_ids[row, :n],
-                tag_scores[row, :n],
-                item.enc.offsets,
-                item.enc.words,
-            )
-        tickers = self._linker.link(item.text, entities, item.hints) if self._linker else ()
-        return Prediction(
-            sentiment=SENTIMENT_LABELS[best],
-            probabilities={label: float(p[i]) for i, label in enumerate(SENTIMENT_LABELS)},
-            confidence=float(p[best]),
-            entities=entities,
-            tickers=tickers,
-            model_version=self.model_version,
-        )

@@ -5,11 +5,11 @@ from __future__ import annotations
 import bisect
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.data import EntityExample, SentimentExample
+from models.data import EntityExample, SentimentExample, TargetExample
 from models.records import ENTITY_TAGS, SENTIMENT_LABELS
 from models.shapes import Encoded, encode, pad_batch
 
@@ -21,8 +21,14 @@ _SENT_ID = {label: i for i, label in enumerate(SENTIMENT_LABELS)}
 @dataclass
 class Feature:
     encoded: Encoded
-    sentiment: int  # IGNORE for entity sentences
+    sentiment: int  # IGNORE for entity sentences and entity-sentiment texts
     tags: list[int]  # all IGNORE for sentiment texts
+    targets: list[tuple[list[int], int]] = field(default_factory=list)  # (tokens, label)
+
+
+def span_tokens(offsets: Sequence[tuple[int, int]], start: int, end: int) -> list[int]:
+    """Indices of the tokens that overlap the character span (special tokens never)."""
+    return [i for i, (s, e) in enumerate(offsets) if e > s and s < end and start < e]
 
 
 def token_tags(example: EntityExample, offsets: Sequence[tuple[int, int]]) -> list[int]:
@@ -49,6 +55,7 @@ def build_features(
     sentiment: Sequence[SentimentExample],
     entities: Sequence[EntityExample],
     max_length: int,
+    targets: Sequence[TargetExample] = (),
 ) -> list[Feature]:
     feats: list[Feature] = []
     for ex, enc in zip(
@@ -59,6 +66,15 @@ def build_features(
         entities, encode(tokenizer, [e.text for e in entities], max_length), strict=True
     ):
         feats.append(Feature(enc, IGNORE, token_tags(entity, enc.offsets)))
+    for example, enc in zip(
+        targets, encode(tokenizer, [e.text for e in targets], max_length), strict=True
+    ):
+        spans = [
+            (span_tokens(enc.offsets, s, e), _SENT_ID[label]) for s, e, label in example.targets
+        ]
+        spans = [(tokens, label) for tokens, label in spans if tokens]  # cut by truncation
+        if spans:
+            feats.append(Feature(enc, IGNORE, [IGNORE] * len(enc), spans))
     return feats
 
 
@@ -84,4 +100,16 @@ def collate(feats: Sequence[Feature], pad_id: int) -> dict[str, np.ndarray]:
         tags[row, : len(f.tags)] = f.tags
     arrays["tags"] = tags
     arrays["sentiment"] = np.array([f.sentiment for f in feats], dtype=np.int64)
+    rows = [row for row, f in enumerate(feats) for _ in f.targets]
+    masks = np.zeros((len(rows), width), dtype=np.int64)
+    labels = np.zeros(len(rows), dtype=np.int64)
+    k = 0
+    for f in feats:
+        for tokens, label in f.targets:
+            masks[k, tokens] = 1
+            labels[k] = label
+            k += 1
+    arrays["target_rows"] = np.array(rows, dtype=np.int64)
+    arrays["target_masks"] = masks
+    arrays["target_labels"] = labels
     return arrays

@@ -1,7 +1,8 @@
-"""A transformers `Pipeline` for the two-head model: the per-message baseline of the benchmark.
+"""A transformers `Pipeline` for the tickerpulse model: the per-message baseline of the benchmark.
 
 The stock text-classification pipeline cannot compute the case-shape input, so this subclass
-does the same three steps (preprocess, forward, postprocess) with the model's own encoding.
+does the same three steps (preprocess, forward, postprocess) with the model's own encoding and
+the engine's post-processing (`models.postprocess`: entities, links, per-ticker sentiment).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import torch
 from torch import nn
 from transformers import Pipeline
 
-from models.decode import decode_entities
 from models.linking import TickerLinker
-from models.records import SENTIMENT_LABELS
+from models.postprocess import Request, postprocess
+from models.runners import BatchOutput, ServingHead
 from models.shapes import encode, pad_batch
 from models.store import LoadedModel
 
@@ -36,15 +37,18 @@ class _PipelineModel(nn.Module):
         return False
 
     def forward(self, **inputs: torch.Tensor):  # noqa: ANN201
-        return self.network(inputs["input_ids"], inputs["attention_mask"], inputs["case_ids"])
+        return ServingHead(self.network)(
+            inputs["input_ids"], inputs["attention_mask"], inputs["case_ids"]
+        )
 
 
-class TwoHeadPipeline(Pipeline):
+class TickerpulsePipeline(Pipeline):
     def __init__(
         self, loaded: LoadedModel, max_length: int = 128, linker: TickerLinker | None = None
     ) -> None:
         model: Any = _PipelineModel(loaded.network)  # duck-types the PreTrainedModel it reads
         super().__init__(model=model, tokenizer=loaded.tokenizer)
+        self.loaded = loaded
         self.max_length = max_length
         self.linker = linker  # with one, tickers are linked as the engine does
 
@@ -55,26 +59,21 @@ class TwoHeadPipeline(Pipeline):
         [enc] = encode(self.tokenizer, [text], self.max_length)
         arrays = pad_batch([enc], getattr(self.tokenizer, "pad_token_id", 0) or 0)
         inputs = {k: torch.from_numpy(v) for k, v in arrays.items()}
-        return {"inputs": inputs, "text": text, "offsets": enc.offsets, "words": enc.words}
+        return {"inputs": inputs, "text": text, "enc": enc}
 
     def _forward(self, model_inputs: dict):  # type: ignore[override]  # noqa: ANN201
-        sent, tags = self.model(**model_inputs["inputs"])
-        return {**model_inputs, "sent": sent, "tags": tags}
+        outputs = self.model(**model_inputs["inputs"])
+        return {**model_inputs, "outputs": BatchOutput(*(t.float().numpy() for t in outputs))}
 
     def postprocess(self, outputs: dict):  # type: ignore[override]  # noqa: ANN201
-        probs = torch.softmax(outputs["sent"][0].float(), -1)
-        best = int(probs.argmax())
-        entities: tuple = ()
-        if outputs["tags"] is not None:
-            tag_probs = torch.softmax(outputs["tags"][0].float(), -1)
-            scores, ids = tag_probs.max(-1)
-            entities = decode_entities(
-                outputs["text"], ids.tolist(), scores.tolist(), outputs["offsets"], outputs["words"]
-            )
-        tickers = self.linker.link(outputs["text"], entities) if self.linker else ()
+        request = Request(outputs["text"], outputs["enc"])
+        mask = outputs["inputs"]["attention_mask"].numpy()
+        [pred] = postprocess(
+            self.loaded, [request], outputs["outputs"], mask, self.linker, self.loaded.version
+        )
         return {
-            "label": SENTIMENT_LABELS[best],
-            "score": float(probs[best]),
-            "entities": entities,
-            "tickers": tickers,
+            "label": pred.sentiment,
+            "score": pred.confidence,
+            "entities": pred.entities,
+            "tickers": pred.tickers,
         }

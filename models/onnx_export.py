@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from models.runners import ServingHead
+from models.runners import OUTPUT_NAMES, ServingHead
 from models.store import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -27,11 +27,7 @@ def export_fp32(loaded: LoadedModel, target: Path) -> Path:
     ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.long)
     mask = (ids != 0).long()
     shapes = torch.ones_like(ids)
-    outputs = (
-        ["probabilities"]
-        if loaded.kind == "sentiment-only"
-        else ["probabilities", "tag_ids", "tag_scores"]
-    )
+    outputs = list(OUTPUT_NAMES[:1] if loaded.kind == "sentiment-only" else OUTPUT_NAMES)
     # The TorchScript exporter: it handles the dynamic batch/token axes of this graph without
     # extra shape hints; it is deprecated (a DeprecationWarning we silence here, on purpose).
     with warnings.catch_warnings():
@@ -53,8 +49,9 @@ def _export(head: torch.nn.Module, args: tuple, target: Path, outputs: list[str]
             "attention_mask": axes,
             "case_ids": axes,
             "probabilities": {0: "batch"},
-            "tag_ids": axes,
-            "tag_scores": axes,
+            "tag_logprobs": axes,
+            "states": axes,
+            "pooled": {0: "batch"},
         },
         opset_version=17,
         dynamo=False,

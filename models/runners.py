@@ -1,13 +1,15 @@
 """Backends that run one padded batch: torch (CPU fp32 or GPU autocast) and ONNX Runtime.
 
-Each runner maps numpy inputs (input_ids, attention_mask, case_ids) to
-(sentiment probabilities [B,3], tag ids [B,L] | None, tag scores [B,L] | None).
+Each runner maps numpy inputs (input_ids, attention_mask, case_ids) to a `BatchOutput`:
+document sentiment probabilities, entity-tag log-probabilities (decoded by
+`models.tagging`), and the token / document states the target head reads.
 """
 
 from __future__ import annotations
 
 import logging
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,24 +17,31 @@ import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
-Outputs = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
+OUTPUT_NAMES = ("probabilities", "tag_logprobs", "states", "pooled")
+
+
+@dataclass
+class BatchOutput:
+    probabilities: np.ndarray  # [B, 3] document sentiment
+    tag_logprobs: np.ndarray | None = None  # [B, T, tags]; None: a sentiment-only model
+    states: np.ndarray | None = None  # [B, T, H] token states (target head input)
+    pooled: np.ndarray | None = None  # [B, H] document state (target head input)
 
 
 class ServingHead(nn.Module):
-    """Network + softmax/argmax, so only small tensors leave the device (and the graph)."""
+    """Network + softmax / log-softmax: what the engine decodes."""
 
     def __init__(self, network: nn.Module) -> None:
         super().__init__()
         self.network = network
 
     def forward(self, input_ids, attention_mask, case_ids):  # noqa: ANN001
-        sent_logits, tag_logits = self.network(input_ids, attention_mask, case_ids)
-        probs = torch.softmax(sent_logits.float(), dim=-1)
-        if tag_logits is None:
-            return probs, None, None
-        tag_probs = torch.softmax(tag_logits.float(), dim=-1)
-        scores, ids = tag_probs.max(dim=-1)
-        return probs, ids, scores
+        out = self.network(input_ids, attention_mask, case_ids)
+        probs = torch.softmax(out.logits.float(), dim=-1)
+        if out.entity_logits is None:
+            return (probs,)
+        tags = torch.log_softmax(out.entity_logits.float(), dim=-1)
+        return probs, tags, out.last_hidden_state.float(), out.pooled.float()
 
 
 class TorchRunner:
@@ -58,16 +67,14 @@ class TorchRunner:
         return tensor
 
     @torch.inference_mode()
-    def __call__(self, batch: dict[str, np.ndarray]) -> Outputs:
+    def __call__(self, batch: dict[str, np.ndarray]) -> BatchOutput:
         inputs = {k: self._to_device(v) for k, v in batch.items()}
         autocast = (
             torch.autocast(device_type="cuda", dtype=self.dtype) if self.dtype else nullcontext()
         )
         with autocast:
-            probs, ids, scores = self.head(**inputs)
-        if ids is None:
-            return probs.cpu().numpy(), None, None
-        return probs.cpu().numpy(), ids.cpu().numpy(), scores.cpu().numpy()
+            outputs = self.head(**inputs)
+        return BatchOutput(*(t.float().cpu().numpy() for t in outputs))
 
 
 class OnnxRunner:
@@ -95,8 +102,5 @@ class OnnxRunner:
         )
         self.outputs = [o.name for o in self.session.get_outputs()]
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> Outputs:
-        result = self.session.run(self.outputs, batch)
-        if len(result) == 1:
-            return result[0], None, None
-        return result[0], result[1], result[2]
+    def __call__(self, batch: dict[str, np.ndarray]) -> BatchOutput:
+        return BatchOutput(*self.session.run(self.outputs, batch))

@@ -1,12 +1,16 @@
 """The saved-model directory: one call to save, one call to load.
 
-Layout of a tickerpulse model directory::
+Layout of a tickerpulse model directory (the `save_pretrained` layout of transformers)::
 
-    tickerpulse_model.json          format marker, labels, max_length, version id
-    tickerpulse_model.safetensors   weights of the two-head network
-    config.json, tokenizer files    the encoder's config and the tokenizer
-    model_card.json, MODEL_CARD.md  how it was made and how well it does
-    onnx/model.int8.onnx            the CPU serving graph, built on first use
+    config.json                     BERT config + every head's labels (id2label,
+                                    entity_id2label, target_id2label) + auto_map
+    model.safetensors               weights of the network (encoder and three heads)
+    modeling_tickerpulse.py         the network's code (`models/network.py`), so that
+                                    AutoModel.from_pretrained(DIR, trust_remote_code=True) runs
+    tokenizer.json, ...             the tokenizer
+    README.md, model_card.json      the model card (metadata header; machine-readable copy)
+    tickerpulse_model.json          format marker, serving max_length, version id
+    onnx/model.int8.onnx            the CPU serving graph (built by build-default or on first use)
 
 `load_model` also accepts a plain BERT-family checkpoint (heads start fresh) and a
 sequence-classification checkpoint (sentiment only), by path or hub name.
@@ -17,22 +21,35 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertModel,
+)
 
+from models import network as network_module
 from models.errors import ModelFormatError, ModelNotFoundError
-from models.network import SentimentOnlyModel, TwoHeadModel
+from models.network import TickerpulseConfig, TickerpulseModel
 from models.records import ENTITY_TAGS, SENTIMENT_LABELS
+from models.sentiment_only import SentimentOnlyModel
+from models.shapes import N_SHAPES
 
 META_FILE = "tickerpulse_model.json"
-WEIGHTS_FILE = "tickerpulse_model.safetensors"
-FORMAT = 1
+MODELING_FILE = "modeling_tickerpulse.py"
+AutoConfig.register(TickerpulseConfig.model_type, TickerpulseConfig, exist_ok=True)
+AUTO_MAP = {
+    "AutoConfig": "modeling_tickerpulse.TickerpulseConfig",
+    "AutoModel": "modeling_tickerpulse.TickerpulseModel",
+}
+FORMAT = 2  # 2: three heads (document, entity tags, entity sentiment)
 
 
 @dataclass
@@ -41,7 +58,7 @@ class LoadedModel:
     tokenizer: Any
     version: str
     max_length: int
-    kind: str  # "two-head" | "fresh-heads" | "sentiment-only"
+    kind: str  # "tickerpulse" | "fresh-heads" | "sentiment-only"
     path: str
 
     @property
@@ -74,7 +91,7 @@ def weights_digest(network: nn.Module) -> str:
 
 
 def save_model(
-    network: TwoHeadModel,
+    network: TickerpulseModel,
     tokenizer: Any,
     directory: Path,
     *,
@@ -84,10 +101,11 @@ def save_model(
 ) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    network.encoder.config.save_pretrained(directory)
+    network.config.auto_map = dict(AUTO_MAP)
+    network.config.architectures = ["TickerpulseModel"]
+    network.save_pretrained(directory)
+    shutil.copyfile(network_module.__file__, directory / MODELING_FILE)
     tokenizer.save_pretrained(directory)
-    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    save_file(state, str(directory / WEIGHTS_FILE))
     meta = {
         "format": FORMAT,
         "version": version,
@@ -103,27 +121,64 @@ def save_model(
     return directory
 
 
-def _load_two_head(path: Path) -> LoadedModel:
+def is_current_model(path: Path) -> bool:
+    """A model directory in the format this code writes (an older default is rebuilt)."""
+    try:
+        return json.loads((Path(path) / META_FILE).read_text()).get("format") == FORMAT
+    except (OSError, ValueError):
+        return False
+
+
+def _load_tickerpulse(path: Path) -> LoadedModel:
     meta = json.loads((path / META_FILE).read_text())
     if meta.get("format") != FORMAT:
-        raise ModelFormatError(f"{path}: unsupported model format {meta.get('format')!r}")
+        raise ModelFormatError(
+            f"{path}: model format {meta.get('format')!r}, this version reads {FORMAT}: "
+            "rebuild it (`tickerpulse model build-default`) or train it again"
+        )
     if tuple(meta["entity_tags"]) != ENTITY_TAGS:
         raise ModelFormatError(f"{path}: entity tags {meta['entity_tags']} differ from this code")
-    config = AutoConfig.from_pretrained(path)
-    encoder = AutoModel.from_config(config, add_pooling_layer=False)
-    network = TwoHeadModel(encoder)
-    network.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
+    network = TickerpulseModel.from_pretrained(str(path))
     tokenizer = AutoTokenizer.from_pretrained(path)
     return LoadedModel(
-        network.eval(), tokenizer, meta["version"], int(meta["max_length"]), "two-head", str(path)
+        network.eval(),
+        tokenizer,
+        meta["version"],
+        int(meta["max_length"]),
+        "tickerpulse",
+        str(path),
     )
+
+
+def tickerpulse_config(base: Any) -> TickerpulseConfig:
+    """The network's config on top of a BERT-family encoder config, with every head's labels."""
+    fields = base.to_dict()
+    for key in ("model_type", "architectures", "auto_map", "id2label", "label2id"):
+        fields.pop(key, None)
+    labels = dict(enumerate(SENTIMENT_LABELS))
+    return TickerpulseConfig(
+        id2label=labels,
+        label2id={v: k for k, v in labels.items()},
+        entity_id2label=dict(enumerate(ENTITY_TAGS)),
+        target_id2label=labels,
+        n_shapes=N_SHAPES,
+        **fields,
+    )
+
+
+def _fresh_network(path: str) -> TickerpulseModel:
+    """Fresh heads on top of a BERT-family checkpoint's encoder weights."""
+    encoder = BertModel.from_pretrained(path, add_pooling_layer=False)
+    network = TickerpulseModel(tickerpulse_config(encoder.config))
+    network.encoder.load_state_dict(encoder.state_dict())
+    return network
 
 
 def load_model(name_or_path: str, max_length: int = 128) -> LoadedModel:
     """Load any model this layer serves, in eval mode on the CPU."""
     path = Path(resolve_checkpoint(name_or_path))
     if (path / META_FILE).exists():
-        return _load_two_head(path)
+        return _load_tickerpulse(path)
     if path.is_dir() and not (path / "config.json").exists():
         raise ModelFormatError(f"{path}: no {META_FILE} or config.json: not a model directory")
     try:
@@ -137,18 +192,16 @@ def load_model(name_or_path: str, max_length: int = 128) -> LoadedModel:
         network: nn.Module = SentimentOnlyModel(classifier)
         kind = "sentiment-only"
     else:
-        encoder = AutoModel.from_pretrained(str(path), add_pooling_layer=False)
-        network = TwoHeadModel(encoder)
+        network = _fresh_network(str(path))
         kind = "fresh-heads"
     version = f"{path.name or name_or_path}-{kind}-{weights_digest(network)}"
     return LoadedModel(network.eval(), tokenizer, version, max_length, kind, str(path))
 
 
-def new_network(base: str) -> tuple[TwoHeadModel, Any]:
-    """A two-head network with fresh heads on top of a base checkpoint, and its tokenizer."""
+def new_network(base: str) -> tuple[TickerpulseModel, Any]:
+    """A network with fresh heads on top of a base checkpoint, and its tokenizer."""
     path = resolve_checkpoint(base)
-    encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
-    return TwoHeadModel(encoder), AutoTokenizer.from_pretrained(path)
+    return _fresh_network(path), AutoTokenizer.from_pretrained(path)
 
 
 def set_threads(threads: int) -> None:

@@ -1,11 +1,12 @@
-"""Fine-tuning: one encoder, two heads, mixed sources, early stopping, a time budget.
+"""Fine-tuning: one encoder, three heads, mixed sources, a fixed number of steps.
 
-Sentiment texts (FPB, TFNS) and entity sentences (FiNER-ORD) share batches; each loss only
-counts the labels a row has. Linear warmup then decay; when a time budget is set, the decay
-follows whichever is further along, steps or wall time, so the schedule ends on time even on
-a busy machine. Validation after every `eval_every` steps and at each epoch's end; the best
-checkpoint (selection score: mean of per-source sentiment macro-F1 and ORG F1) is kept and
-training stops after `patience` evaluations without improvement.
+Sentiment texts (FPB, TFNS), entity sentences (FiNER-ORD) and entity-sentiment headlines
+(SEntFiN) share batches; each loss only counts the labels a row has. Linear warmup then
+decay over `steps` optimizer steps (default: `epochs` passes), so the same data and seed give
+the same model on a busy or an idle machine. Validation every `eval_every` steps and at the
+end; the best checkpoint (selection score: mean of per-source sentiment macro-F1, ORG F1 and
+entity-sentiment macro-F1) is kept; with `patience` set, training stops after that many
+evaluations without improvement. Runs on CUDA when there is one (bf16 autocast).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from models.store import LoadedModel, new_network, save_model, weights_digest
 log = logging.getLogger(__name__)
 LICENCE_NOTE = (
     "Trained on Financial PhraseBank (CC BY-NC-SA 3.0), Twitter Financial News Sentiment "
-    "(MIT) and FiNER-ORD (CC BY-NC 4.0): non-commercial use only."
+    "(MIT), SEntFiN 1.0 (MIT) and FiNER-ORD (CC BY-NC 4.0): non-commercial use only."
 )
 
 
@@ -48,11 +49,13 @@ class TrainConfig:
     warmup: float = 0.06
     weight_decay: float = 0.01
     max_length: int = 64
-    patience: int = 2
+    patience: int | None = 2  # None: no early stopping
     entity_weight: float = 1.0
+    target_weight: float = 1.0
     entity_repeat: int = 1  # oversample entity sentences
-    time_budget_s: float | None = None
+    steps: int | None = None  # optimizer steps; None: `epochs` passes over the data
     eval_every: int | None = None
+    device: str = "auto"  # auto | cpu | cuda
     log_dir: Path | None = None
     threads: int = 0
     freeze_word_embeddings: bool = False  # half the parameters; saves optimizer time on CPU
@@ -88,37 +91,58 @@ def _schedule(progress: float, warmup: float) -> float:
     return max(0.0, (1.0 - progress) / max(1.0 - warmup, 1e-9))
 
 
-def _loss(network: nn.Module, arrays: dict, entity_weight: float) -> torch.Tensor:
-    t = {k: torch.from_numpy(v) for k, v in arrays.items()}
-    sent_logits, tag_logits = network(t["input_ids"], t["attention_mask"], t["case_ids"])
-    loss = sent_logits.sum() * 0.0
+def _loss(network: nn.Module, t: dict[str, torch.Tensor], cfg: TrainConfig) -> torch.Tensor:
+    out = network(t["input_ids"], t["attention_mask"], t["case_ids"])
+    sent_logits, tag_logits = out.logits, out.entity_logits
+    loss = sent_logits.float().sum() * 0.0
     if (t["sentiment"] != IGNORE).any():
-        loss = loss + nn.functional.cross_entropy(sent_logits, t["sentiment"], ignore_index=IGNORE)
+        loss = loss + nn.functional.cross_entropy(
+            sent_logits.float(), t["sentiment"], ignore_index=IGNORE
+        )
     if (t["tags"] != IGNORE).any():
         ner = nn.functional.cross_entropy(
-            tag_logits.flatten(0, 1), t["tags"].flatten(), ignore_index=IGNORE
+            tag_logits.float().flatten(0, 1), t["tags"].flatten(), ignore_index=IGNORE
         )
-        loss = loss + entity_weight * ner
+        loss = loss + cfg.entity_weight * ner
+    if len(t["target_rows"]):
+        logits = network.target(
+            out.last_hidden_state, out.pooled, t["attention_mask"], t["target_rows"],
+            t["target_masks"],
+        )
+        target = nn.functional.cross_entropy(logits.float(), t["target_labels"])
+        loss = loss + cfg.target_weight * target
     return loss
+
+
+def training_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 class _Trainer:
     def __init__(self, cfg: TrainConfig, corpus: Corpus) -> None:
         self.cfg, self.corpus = cfg, corpus
         self.network, self.tokenizer = new_network(cfg.base)
+        self.device = training_device(cfg.device)
+        self.network.to(self.device)
         if cfg.freeze_word_embeddings:
             self.network.encoder.get_input_embeddings().weight.requires_grad_(False)
         self.loaded = LoadedModel(
-            self.network, self.tokenizer, "training", cfg.max_length, "two-head", str(cfg.output)
+            self.network, self.tokenizer, "training", cfg.max_length, "tickerpulse", str(cfg.output)
         )
         entity_rows = corpus.entity_train * cfg.entity_repeat
         self.features = build_features(
-            self.tokenizer, corpus.sentiment_train, entity_rows, cfg.max_length
+            self.tokenizer,
+            corpus.sentiment_train,
+            entity_rows,
+            cfg.max_length,
+            corpus.target_train,
         )
         self.optimizer = _optimizer(self.network, cfg)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.steps_per_epoch = -(-len(self.features) // cfg.batch_size)
-        self.total_steps = self.steps_per_epoch * cfg.epochs
+        self.total_steps = cfg.steps or self.steps_per_epoch * cfg.epochs
         self.writer = None
         if cfg.log_dir is not None:
             from torch.utils.tensorboard import SummaryWriter
@@ -134,16 +158,16 @@ class _Trainer:
         return time.monotonic() - self.started
 
     def progress(self, step: int) -> float:
-        done = step / max(self.total_steps, 1)
-        budget = self.cfg.time_budget_s
-        if budget:
-            done = max(done, self.elapsed() / budget)
-        return min(done, 1.0)
+        return min(step / max(self.total_steps, 1), 1.0)
 
     def evaluate(self, step: int) -> bool:
         """Validate, keep the best; True when early stopping says stop."""
         metrics = validate(
-            self.loaded, self.corpus.sentiment_val, self.corpus.entity_val, self.cfg.max_length
+            self.loaded,
+            self.corpus.sentiment_val,
+            self.corpus.entity_val,
+            self.cfg.max_length,
+            self.corpus.target_val,
         )
         metrics["step"] = step
         self.history.append(metrics)
@@ -161,24 +185,21 @@ class _Trainer:
             self.best, self.stale = (score, state, metrics), 0
             return False
         self.stale += 1
-        return self.stale >= self.cfg.patience
+        return self.cfg.patience is not None and self.stale >= self.cfg.patience
 
     def step(self, batch: list[int], step: int) -> float:
         factor = _schedule(self.progress(step), self.cfg.warmup)
         for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = base * factor
         arrays = collate([self.features[i] for i in batch], self.tokenizer.pad_token_id)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cfg.bf16):
-            loss = _loss(self.network, arrays, self.cfg.entity_weight)
+        tensors = {k: torch.from_numpy(v).to(self.device) for k, v in arrays.items()}
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            loss = _loss(self.network, tensors, self.cfg)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.network.parameters(), 1.0)
         self.optimizer.step()
         return float(loss.detach())
-
-    def out_of_time(self) -> bool:
-        budget = self.cfg.time_budget_s
-        return budget is not None and budget > 0 and self.elapsed() >= budget
 
     def run(self, show_progress: bool) -> None:
         rng = random.Random(self.cfg.seed)
@@ -186,12 +207,13 @@ class _Trainer:
         bar = tqdm(
             total=self.total_steps,
             desc="train",
+            unit="step",
             disable=not show_progress,
             dynamic_ncols=True,
             mininterval=1.0,
         )
-        step, stop = 0, False
-        for _epoch in range(self.cfg.epochs):
+        step, every, stop = 0, self.cfg.eval_every, False
+        while step < self.total_steps:
             for batch in length_grouped_batches(self.features, self.cfg.batch_size, rng):
                 loss = self.step(batch, step)
                 step += 1
@@ -203,18 +225,15 @@ class _Trainer:
                 )
                 if self.writer is not None and step % 10 == 0:
                     self.writer.add_scalar("train/loss", np.mean(self.losses[-10:]), step)
-                if self.out_of_time() or (
-                    self.cfg.eval_every and step % self.cfg.eval_every == 0 and self.evaluate(step)
-                ):
-                    stop = True
+                stop = bool(every and step % every == 0 and self.evaluate(step))
+                if stop or step >= self.total_steps:
                     break
             if stop:
                 break
-            if not (self.cfg.eval_every and step % self.cfg.eval_every == 0):
-                if self.evaluate(step):
-                    break
+            if not every and step < self.total_steps and self.evaluate(step):
+                break  # no eval_every: validate at each pass's end
         bar.close()
-        if self.history[-1:] == [] or self.history[-1]["step"] != step:
+        if not self.history or self.history[-1]["step"] != step:
             self.evaluate(step)
         self.steps_done = step
 
@@ -226,6 +245,8 @@ def _summary(metrics: dict) -> str:
             parts.append(f"{source} acc {m['accuracy']:.3f} F1 {m['macro_f1']:.3f}")
         elif source == "entities":
             parts.append(f"entities F1 {m['f1']:.3f} ORG {m['per_type_f1']['ORG']:.3f}")
+        elif source == "targets":
+            parts.append(f"targets acc {m['accuracy']:.3f} mixed {m['mixed_accuracy']:.3f}")
     return "; ".join(parts) + f"; score {metrics['selection_score']:.3f}"
 
 
@@ -237,13 +258,14 @@ def train(cfg: TrainConfig, corpus: Corpus, show_progress: bool = True) -> Train
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     trainer = _Trainer(cfg, corpus)
+    log.info("training %d steps on %s", trainer.total_steps, trainer.device)
     trainer.run(show_progress)
     seconds = trainer.elapsed()
     if trainer.best is None:  # run() always validates at least once
         raise RuntimeError("training ended without a validation")
     _score, state, metrics = trainer.best
     trainer.network.load_state_dict(state)
-    trainer.network.eval()
+    trainer.network.to("cpu").eval()
     created = datetime.now(UTC)
     version = f"{cfg.name}-{created:%Y%m%dT%H%M%S}-{weights_digest(trainer.network)[:8]}"
     card = {

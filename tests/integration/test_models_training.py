@@ -47,7 +47,7 @@ def test_few_real_training_steps_lower_the_loss_and_evaluate(corpus, tmp_path):
     assert metrics["entities"]["n"] == 24
     assert any((tmp_path / "tb").iterdir())  # TensorBoard event file
     loaded = load_model(str(result.directory))
-    assert loaded.version == result.card["version"] and loaded.kind == "two-head"
+    assert loaded.version == result.card["version"] and loaded.kind == "tickerpulse"
 
 
 GOLDEN = [

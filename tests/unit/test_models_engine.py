@@ -10,6 +10,7 @@ from models.errors import EngineClosedError
 from models.linking import TickerLinker
 from models.loader import load_engine
 from models.records import Prediction
+from models.runners import BatchOutput
 from models.settings import EngineSettings, ModelSettings
 from models.store import load_model
 from models.testing import tiny_model_dir
@@ -41,8 +42,9 @@ class RecordingRunner:
         time.sleep(self.delay)
         rows = batch["input_ids"].shape[0]
         probs = np.tile(np.array([[0.1, 0.2, 0.7]], dtype=np.float32), (rows, 1))
-        tags = np.zeros(batch["input_ids"].shape, dtype=np.int64)
-        return probs, tags, np.ones(batch["input_ids"].shape, dtype=np.float32)
+        tags = np.full((*batch["input_ids"].shape, 7), np.log(0.1 / 6), dtype=np.float32)
+        tags[..., 0] = np.log(0.9)  # "O" everywhere
+        return BatchOutput(probs, tags)
 
 
 def make(loaded, runner, **settings):
@@ -161,6 +163,26 @@ async def test_real_tiny_model_end_to_end(tiny_dir, tmp_path, backend):
     assert [t.ticker for t in first.tickers] == ["TSLA"]
     assert second.tickers[0].ticker == "AAPL" and second.tickers[0].method == "hint"
     assert all(p.model_version == "tiny-0" for p in preds)
+    # every ticker gets its own sentiment: the target head where the text names it, the
+    # document's for a hint the text does not contain
+    tsla, aapl = first.tickers[0].sentiment, second.tickers[0].sentiment
+    assert tsla.source == "entity" and abs(sum(tsla.probabilities.values()) - 1) < 1e-4
+    assert aapl.source == "document" and aapl.label == second.sentiment
+
+
+def test_target_spans_get_their_own_sentiment(tiny_dir, tmp_path):
+    engine = load_engine(
+        ModelSettings(path=str(tiny_dir), cache_dir=tmp_path), EngineSettings(backend="torch")
+    )
+    text = "Gold shines on seasonal demand; Silver dull"
+    with engine:
+        [pred] = engine.predict_sync([text], targets=[[(0, 4), (32, 38), (100, 104)]])
+        with pytest.raises(ValueError, match="target lists"):
+            engine.predict_sync([text, text], targets=[[(0, 4)]])
+    gold, silver, outside = pred.targets
+    assert gold.source == silver.source == "entity"
+    assert gold.probabilities != silver.probabilities  # different spans, different inputs
+    assert outside.source == "document" and outside.label == pred.sentiment
 
 
 # What int8 promises is the same decision, not the same digits. ONNX Runtime's int8 kernels
@@ -180,10 +202,13 @@ def test_onnx_int8_close_to_torch(tiny_dir, tmp_path):
             ModelSettings(path=str(tiny_dir), cache_dir=tmp_path), EngineSettings(backend=backend)
         )
         with engine:
-            out[backend] = engine.predict_sync(texts)
+            out[backend] = engine.predict_sync(texts, targets=[[(0, 5)], [(0, 5)], [(0, 4)]])
     for a, b in zip(out["torch"], out["onnx-int8"], strict=True):
         for label in a.probabilities:
             assert abs(a.probabilities[label] - b.probabilities[label]) < INT8_PROBABILITY_BOUND
+        for ta, tb in zip(a.targets, b.targets, strict=True):  # the head reads int8 states
+            for label, value in ta.probabilities.items():
+                assert abs(value - tb.probabilities[label]) < INT8_PROBABILITY_BOUND
         top, second = sorted(a.probabilities.values(), reverse=True)[:2]
         if top - second > 2 * INT8_PROBABILITY_BOUND:
             assert a.sentiment == b.sentiment

@@ -15,14 +15,15 @@ from models.testing import tiny_model_dir, tiny_network
 def _forward(loaded, texts):
     arrays = pad_batch(encode(loaded.tokenizer, texts, 32), loaded.tokenizer.pad_token_id)
     with torch.no_grad():
-        sent, tags = loaded.network(**{k: torch.from_numpy(v) for k, v in arrays.items()})
-    return sent.numpy(), None if tags is None else tags.numpy()
+        out = loaded.network(**{k: torch.from_numpy(v) for k, v in arrays.items()})
+    tags = out.entity_logits
+    return out.logits.numpy(), None if tags is None else tags.numpy()
 
 
 def test_tiny_model_shapes_and_round_trip(tmp_path):
     path = tiny_model_dir(tmp_path)
     loaded = load_model(str(path))
-    assert loaded.kind == "two-head" and loaded.version == "tiny-0"
+    assert loaded.kind == "tickerpulse" and loaded.version == "tiny-0"
     sent, tags = _forward(loaded, ["Apple rose", "a longer text about Nokia"])
     assert sent.shape == (2, 3) and tags.shape[0] == 2 and tags.shape[2] == 7
     again = load_model(str(path))

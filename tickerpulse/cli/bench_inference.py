@@ -22,7 +22,10 @@ from tqdm.auto import tqdm
 
 from tickerpulse.settings import load_settings
 
-WORK = "tokenise, model forward, decode entities, link tickers (every row)"
+WORK = (
+    "tokenise, model forward, decode entities, link tickers, each linked ticker's own "
+    "sentiment (every row)"
+)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -60,9 +63,9 @@ def _labelled(data: Path | None, n: int) -> tuple[list[str], list[str]]:
 
 
 def _per_message(loaded, texts: list[str], max_length: int, linker) -> tuple[float, list, list]:  # noqa: ANN001
-    from models.hf_pipeline import TwoHeadPipeline
+    from models.hf_pipeline import TickerpulsePipeline
 
-    pipe = TwoHeadPipeline(loaded, max_length, linker)
+    pipe = TickerpulsePipeline(loaded, max_length, linker)
     pipe(texts[0])  # warm-up
     latencies: list[float] = []
     preds: list[str] = []
@@ -77,9 +80,8 @@ def _per_message(loaded, texts: list[str], max_length: int, linker) -> tuple[flo
 def _plain_batches(loaded, texts: list[str], max_length: int, linker, size: int = 32):  # noqa: ANN001, ANN202
     import torch
 
-    from models.decode import decode_entities
-    from models.records import SENTIMENT_LABELS
-    from models.runners import ServingHead
+    from models.postprocess import Request, postprocess
+    from models.runners import BatchOutput, ServingHead
     from models.shapes import encode, pad_batch
 
     head = ServingHead(loaded.network).eval()
@@ -88,16 +90,11 @@ def _plain_batches(loaded, texts: list[str], max_length: int, linker, size: int 
         encoded = encode(loaded.tokenizer, chunk, max_length)
         arrays = pad_batch(encoded, loaded.tokenizer.pad_token_id)
         with torch.inference_mode():
-            probs, ids, scores = head(**{k: torch.from_numpy(v) for k, v in arrays.items()})
-        for row, (text, enc) in enumerate(zip(chunk, encoded, strict=True)):
-            entities: tuple = ()
-            if ids is not None:  # the same post-processing as the engine's
-                n = len(enc)
-                entities = decode_entities(
-                    text, ids[row, :n].numpy(), scores[row, :n].numpy(), enc.offsets, enc.words
-                )
-            linker.link(text, entities)
-        return [SENTIMENT_LABELS[j] for j in probs.argmax(-1).tolist()]
+            outputs = head(**{k: torch.from_numpy(v) for k, v in arrays.items()})
+        out = BatchOutput(*(t.float().numpy() for t in outputs))
+        requests = [Request(t, e) for t, e in zip(chunk, encoded, strict=True)]
+        preds = postprocess(loaded, requests, out, arrays["attention_mask"], linker, "")
+        return [p.sentiment for p in preds]  # the same post-processing as the engine's
 
     run(texts[:size])
     latencies: list[float] = []

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from tickerpulse.cli.options import BACKEND, BACKEND_HELP
 from tickerpulse.cli.progress import ProgressEngine
 from tickerpulse.settings import load_settings
 
@@ -61,7 +62,11 @@ def model() -> None:
               help="Show each entity-labelled (NER) example this many times per pass.")
 @click.option("--eval-every", default=None, type=int,
               help="Validate every N steps [default: once per pass].")
-@click.option("--time-budget", default=None, type=float, help="Minutes of training at most.")
+@click.option(
+    "--steps", default=None, type=int, help="Optimizer steps (default: --epochs passes)."
+)
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda.")
+@click.option("--bf16/--no-bf16", default=False, help="bfloat16 autocast (GPU, AVX512-BF16).")
 @click.option("--seed", default=None, type=int,
               help="Random seed for data splits and training [default: model.seed].")
 @click.option("--log-dir", type=click.Path(path_type=Path), default=None,
@@ -71,7 +76,6 @@ def train(
     data_dir: Path | None,
     base: str | None,
     seed: int | None,
-    time_budget: float | None,
     log_dir: Path | None,
     **recipe: object,
 ) -> None:
@@ -89,7 +93,6 @@ def train(
             base=base or settings.base_checkpoint,
             output=output,
             seed=seed or settings.seed,
-            time_budget_s=time_budget * 60 if time_budget else None,
             log_dir=log_dir or output / "tensorboard",
             **recipe,  # type: ignore[arg-type]
         )
@@ -108,26 +111,27 @@ def train(
 
 
 @model.command("build-default")
-@click.option("--if-missing", is_flag=True, help="Do nothing when the default model exists.")
+@click.option("--if-missing", is_flag=True, help="Do nothing when a current default model exists.")
 @click.option(
-    "--budget-minutes",
-    default=12.5,
+    "--recipe",
+    type=click.Choice(["default", "full"]),
+    default="default",
     show_default=True,
-    help="Training time budget (the whole build takes about a minute more).",
+    help="default: a fixed 3,600 steps, under 20 minutes on 2 CPU cores; full: 8 passes over "
+    "the data, for a GPU or a big machine.",
 )
-def build_default_cmd(if_missing: bool, budget_minutes: float) -> None:
-    """Train the default model from the labelled data in `model.data_dir` (about 15 minutes
-    on 2 cores) and cache it."""
+def build_default_cmd(if_missing: bool, recipe: str) -> None:
+    """Train the default model from the data folder (`model.data_dir`) and cache it."""
     from models.default import build_default
-    from models.store import META_FILE, default_model_dir
+    from models.store import default_model_dir, is_current_model
 
     settings = load_settings().model
     target = default_model_dir(settings.cache_dir)
-    if if_missing and (target / META_FILE).exists():
+    if if_missing and is_current_model(target):
         click.echo(f"default model present: {target}")
         return
     started = time.monotonic()
-    path, card = build_default(settings, budget_s=budget_minutes * 60)
+    path, card = build_default(settings, recipe=recipe, echo=click.echo)
     click.echo(f"built {path} (version {card['version']}) in {time.monotonic() - started:.0f} s")
     _emit_json(
         {
@@ -146,8 +150,7 @@ def build_default_cmd(if_missing: bool, budget_minutes: float) -> None:
               help="Model directory [default: model.path, else the built default model].")
 @click.option("--plots", type=click.Path(path_type=Path), default=None,
               help="Also write confusion.png and roc.png into this folder.")
-@click.option("--backend", default=None,
-              help="auto, torch or onnx-int8 [default: engine.backend].")
+@click.option("--backend", type=BACKEND, default=None, help=BACKEND_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Last line: one JSON object.")
 def eval_cmd(
     data: Path, model_path: str | None, plots: Path | None, backend: str | None, as_json: bool
@@ -201,8 +204,7 @@ def _print_sentiment(report: dict) -> None:
                    "sentences.")
 @click.option("--model", "model_path", default=None,
               help="Model directory [default: model.path, else the built default model].")
-@click.option("--backend", default=None,
-              help="auto, torch or onnx-int8 [default: engine.backend].")
+@click.option("--backend", type=BACKEND, default=None, help=BACKEND_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Last line: one JSON object.")
 def eval_entities_cmd(
     data: Path, model_path: str | None, backend: str | None, as_json: bool
@@ -230,6 +232,51 @@ def eval_entities_cmd(
             f"  {kind:<4} P {m['precision']:.4f} R {m['recall']:.4f} F1 {m['f1']:.4f} "
             f"(gold {m['gold']}, predicted {m['predicted']})"
         )
+    if as_json:
+        _emit_json(report)
+
+
+@model.command("eval-targets")
+@click.option(
+    "--data", "data", type=click.Path(path_type=Path), required=True,
+    help="CSV whose header names text, entity and label (one row per text x entity).",
+)
+@click.option("--model", "model_path", default=None,
+              help="Model directory [default: model.path, else the built default model].")
+@click.option("--backend", type=BACKEND, default=None, help=BACKEND_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Last line: one JSON object.")
+def eval_targets_cmd(
+    data: Path, model_path: str | None, backend: str | None, as_json: bool
+) -> None:
+    """Entity-level sentiment: accuracy, macro-F1, per class, confusion, `found` and
+    `mixed_accuracy`, beside the document-level baseline on the same rows.
+
+    Each row's entity is located in its text by a case-insensitive string match, else by the
+    model's own entity span sharing a word with it; a row whose entity is not located gets
+    the document's sentiment and counts against `found`."""
+    from models.data import load_target_csv
+    from models.errors import ModelError
+    from models.evaluate import target_rows_eval
+
+    try:
+        rows = load_target_csv(data)
+        with _engine(model_path, backend, with_linking=False) as engine:
+            report = target_rows_eval(engine, rows, progress=not as_json)
+            report["model_version"] = engine.model_version
+            report["backend"] = engine.backend
+    except ModelError as exc:
+        _fail(exc)
+    report["data"] = str(data)
+    base = report["document_baseline"]
+    click.echo(f"{'':<22}{'entity head':>12}{'document':>10}")
+    for key in ("accuracy", "macro_f1", "mixed_accuracy"):
+        click.echo(f"{key:<22}{report[key]:>12.4f}{base[key]:>10.4f}")
+    click.echo(
+        f"n={report['n']} (mixed texts' rows {report['mixed_n']}), entity located "
+        f"{report['found']:.1%} ({report['found_by_string']:.1%} by string)  "
+        f"({report['model_version']})"
+    )
+    _print_sentiment(report)
     if as_json:
         _emit_json(report)
 
