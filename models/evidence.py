@@ -11,6 +11,7 @@ and never when the text shows it is part of a longer proper name (:func:`partial
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Words that say the neighbouring name is a listed company (lower case, no possessive).
@@ -44,6 +45,8 @@ _FUNCTION_WORDS = frozenset(
     "exclusive report analysts investors shares stock stocks today yesterday is "
     "rival rivals peer peers says".split()
 )
+_TITLE_WORD = re.compile(r"(?<![\w#])[A-Z][a-z]{3,}\b")
+_PLAIN_WORD = re.compile(r"(?<![\w#])[a-z]{4,}\b")
 _WORD = re.compile(r"#?[A-Za-z0-9][\w'’.&-]*")  # a hashtag ("#Stock") is a word, no evidence
 _CLAUSE_END = re.compile(r"[;:!?()\[\]]|[.,](?=\s|$)")
 _POSSESSIVE = re.compile(r"^['’]s\b")
@@ -81,12 +84,15 @@ def has_context(text: str, start: int, end: int, before: int = 3, after: int = 4
     return any(_norm(w) in _CONTEXT_AFTER for w in words_after(text, end, after))
 
 
+@functools.lru_cache(maxsize=256)
 def is_title_case(text: str) -> bool:
     """Nearly all words of 4+ letters after the first start upper case ("Apple Shares
-    Slide"); brand spellings such as "iPhone" do not count either way."""
-    words = [w for w in _WORD.findall(text)[1:]
-             if len(w) >= 4 and w[0].isalpha() and not any(c.isupper() for c in w[1:])]
-    return len(words) >= 2 and sum(w[0].isupper() for w in words) >= 0.85 * len(words)
+    Slide"); brand spellings such as "iPhone" and all-caps words do not count either way."""
+    pos = text.find(" ") + 1
+    if pos == 0:
+        return False
+    upper, lower = len(_TITLE_WORD.findall(text, pos)), len(_PLAIN_WORD.findall(text, pos))
+    return upper + lower >= 2 and upper >= 0.85 * (upper + lower)
 
 
 def _capitalised(word: str) -> bool:
@@ -105,20 +111,20 @@ def previous_word(text: str, start: int) -> tuple[str, int] | None:
     return (m.group(1), start - len(m.group(0))) if m else None
 
 
-def partial_name(
-    text: str, start: int, end: int, title_case: bool, ticker: str = "", before: bool = True
-) -> bool:
+def partial_name(text: str, start: int, end: int, ticker: str = "", before: bool = True) -> bool:
     """The span is the start or end of a longer proper name ("BG Group", "Pearson Jones",
-    "Harrison Ford"): then it names some other company or person."""
+    "Harrison Ford"): then it names some other company or person. In a Title Case
+    headline only a following name word ("Group", "Foundation") counts."""
     nxt = next_word(text, end)
     if nxt and _capitalised(nxt) and nxt.upper() != ticker:
         word = _norm(nxt)
-        if word in NAME_WORDS or (not title_case and word not in _ALLOWED_NEXT):
+        if word in NAME_WORDS or (word not in _ALLOWED_NEXT and not is_title_case(text)):
             return True
-    prev = previous_word(text, start)
-    if prev and before and not title_case:
+    prev = previous_word(text, start) if before else None
+    if prev:
         word, _ = prev
-        if _capitalised(word) and word.isalpha() and _norm(word) not in _FUNCTION_WORDS:
+        if (_capitalised(word) and word.isalpha() and _norm(word) not in _FUNCTION_WORDS
+                and not is_title_case(text)):
             return True
     return False
 

@@ -104,18 +104,17 @@ class TickerLinker:
         self, text: str, entities: Sequence[Entity], hints: Sequence[str] = ()
     ) -> tuple[TickerLink, ...]:
         orgs = [e for e in entities if e.label == "ORG"]
-        title = ev.is_title_case(text)
         found = list(self._name_re.finditer(text))
         matches = self._cashtags(text)
         for m in found:
-            matches.extend(self._name_matches(text, m, orgs, title))
+            matches.extend(self._name_matches(text, m, orgs))
         spans = [(m.start(), m.end()) for m in found]
         # the alias table decides what an upper-case alias means ("HP" is HP Inc, not the
         # symbol HP of Helmerich & Payne)
         claimed = {(m.start(), m.end()) for m in found if any(
             e.kind == "alias" and e.ticker != m.group(1)
             for e in self.by_surface[m.group(1).lower()])}
-        matches.extend(self._symbol_matches(text, orgs, title, spans, claimed))
+        matches.extend(self._symbol_matches(text, orgs, spans, claimed))
         _accept_lists(text, matches)
         linked = {m.ticker for m in matches if not m.weak}
         matches = [m for m in matches if m.ticker in linked]
@@ -133,7 +132,7 @@ class TickerLinker:
         return out
 
     def _name_matches(
-        self, text: str, m: re.Match, orgs: Sequence[Entity], title: bool
+        self, text: str, m: re.Match, orgs: Sequence[Entity]
     ) -> list[_Match]:
         surface, start, end = m.group(1), m.start(), m.end()
         if text[end : end + 2].lstrip().startswith(":"):
@@ -145,7 +144,7 @@ class TickerLinker:
             if entry.surface.isupper() and not surface.isupper():
                 continue  # an upper-case name ("NOW", "CDW") is written upper case
             if not entry.unambiguous and (
-                ev.partial_name(text, start, end, title, entry.ticker)
+                ev.partial_name(text, start, end, entry.ticker)
                 or (org is not None and ev.org_extends(text, org.start, org.end, start, end))
             ):
                 continue  # part of a longer name: another company or a person
@@ -155,7 +154,7 @@ class TickerLinker:
         return out
 
     def _symbol_matches(
-        self, text: str, orgs: Sequence[Entity], title: bool, names: list[tuple[int, int]],
+        self, text: str, orgs: Sequence[Entity], names: list[tuple[int, int]],
         claimed: set[tuple[int, int]],
     ) -> list[_Match]:
         if text.isupper():
@@ -172,7 +171,7 @@ class TickerLinker:
             if ev.bracketed_symbol(text, start, end) or ev.exchange_prefixed(text, start):
                 out.append(_Match(word, start, end, 0.9, "symbol", word))
                 continue
-            if ev.partial_name(text, start, end, title, word, before=False) or (
+            if ev.partial_name(text, start, end, word, before=False) or (
                 org is not None and ev.org_extends(text, org.start, org.end, start, end)
             ):
                 continue  # "BG Group", "AMC Networks"

@@ -158,8 +158,7 @@ def test_clean_name(raw, keep_group, clean):
 ])
 def test_partial_name(text, surface, partial):
     start = text.index(surface)
-    title = ev.is_title_case(text)
-    assert ev.partial_name(text, start, start + len(surface), title) is partial
+    assert ev.partial_name(text, start, start + len(surface)) is partial
 
 
 @pytest.mark.parametrize(("text", "surface", "context"), [
