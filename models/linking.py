@@ -138,7 +138,7 @@ class TickerLinker:
         if text[end : end + 2].lstrip().startswith(":"):
             return []  # an exchange label: "NASDAQ: SOFI"
         org = next((e for e in orgs if e.start < end and start < e.end), None)
-        capitalised = surface[:1].isupper()
+        capitalised = _capitalised(surface)
         out = []
         for entry in self.by_surface[surface.lower()]:
             if entry.surface.isupper() and not surface.isupper():
@@ -194,6 +194,15 @@ class TickerLinker:
                 if entry.ticker == ticker:
                     out.append(_Match(ticker, m.start(), m.end(), 0.95, entry.method, m.group(1)))
         return out
+
+
+_SMALL_WORDS = frozenset("of and the & de du la von van".split())
+
+
+def _capitalised(surface: str) -> bool:
+    """Written as a name: every word capitalised ("Global Payments", not "Global payments")."""
+    return all(w[:1].isupper() or not w[:1].isalpha() or w.lower() in _SMALL_WORDS
+               for w in surface.split())
 
 
 def _name_confidence(

@@ -189,3 +189,9 @@ def test_title_case():
 ])
 def test_case_aliases_and_hashtags(linker, text, tickers):
     assert set(linked(linker, text)) == tickers
+
+
+def test_a_name_is_written_with_every_word_capitalised(linker):
+    assert linked(linker, "Texas instruments shares were sold") == {}
+    assert set(linked(linker, "Texas Instruments shares fall")) == {"TXN"}
+    assert set(linked(linker, "3M settles earplug lawsuits, shares rise")) == {"MMM"}
