@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -35,11 +36,16 @@ def test_version_prints_the_installed_version() -> None:
     assert package_version()[0].isdigit()
 
 
-def test_every_group_module_is_registered() -> None:
-    modules = {p.stem for p in (Path(__file__).parents[2] / "tickerpulse" / "cli").glob("*.py")}
-    registered = {c.callback.__module__.rsplit(".", 1)[-1] for c in COMMANDS if c.callback}
-    helpers = {"__init__", "main", "progress", "bench_inference", "bench_pipeline"}
-    assert registered == modules - helpers
+def test_every_command_defined_in_the_cli_package_is_reachable() -> None:
+    reachable = {id(c) for _, c in ALL}
+    defined = []
+    for path in sorted((Path(__file__).parents[2] / "tickerpulse" / "cli").glob("*.py")):
+        module = importlib.import_module(f"tickerpulse.cli.{path.stem}")
+        defined += [(f"{path.stem}.{name}", value) for name, value in vars(module).items()
+                    if isinstance(value, click.Command) and value.callback is not None
+                    and value.callback.__module__ == module.__name__]
+    assert len(defined) >= len(COMMANDS)
+    assert [name for name, command in defined if id(command) not in reachable] == []
 
 
 @pytest.mark.parametrize(("path", "command"), ALL, ids=[p for p, _ in ALL])
@@ -85,3 +91,13 @@ def test_progress_engine_predicts_in_chunks_keeping_order_and_hints() -> None:
         assert tracked.model_version == "m1"  # the engine's own attributes show through
     assert out == [t.upper() for t in texts]
     assert engine.calls == [(256, ["H0"]), (256, ["H256"]), (88, ["H512"])]
+
+
+def test_backend_option_takes_the_engine_backends_only() -> None:
+    from models.loader import BACKENDS
+
+    result = CliRunner().invoke(cli, ["model", "eval", "--data", "x.csv", "--backend", "gpu9"])
+    assert result.exit_code == 2
+    assert f"not one of {', '.join(BACKENDS)}" in result.output
+    shown = CliRunner().invoke(cli, ["model", "eval", "--help"]).output
+    assert "[" + "|".join(BACKENDS) + "]" in shown

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from tickerpulse.cli.progress import ProgressEngine
 from tickerpulse.settings import load_settings
 
 
@@ -82,8 +83,8 @@ def eval_link_set(
             raise click.ClickException(str(exc)) from exc
         click.echo(f"model   none ({exc})", file=sys.stderr)
         return report
-    with engine:
-        found = engine_predictions(engine, cases)
+    with engine, ProgressEngine(engine, "eval-linking", len(cases)) as tracked:
+        found = engine_predictions(tracked, cases)  # type: ignore[arg-type]
         report["model_version"] = engine.model_version
     report["model"] = scores(cases, found)
     click.echo(_line("model", report["model"]))
