@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 CARD_JSON = "model_card.json"
-CARD_MD = "MODEL_CARD.md"
+CARD_MD = "README.md"  # the Hugging Face model-card convention: metadata header + text
 LIBRARIES = ("torch", "transformers", "tokenizers", "onnxruntime", "numpy", "tickerpulse")
 
 
@@ -30,13 +30,53 @@ def _table(rows: dict[str, dict]) -> list[str]:
     return lines
 
 
+def _metadata(card: dict) -> list[str]:
+    """The model-card metadata header (YAML) that model hubs and tools read."""
+    metrics = card.get("validation_metrics", {})
+    results = []
+    for source, m in metrics.items():
+        if isinstance(m, dict) and "accuracy" in m:
+            results.append((f"{source} accuracy", "accuracy", m["accuracy"]))
+    ent = metrics.get("entities")
+    if ent:
+        results.append(("FiNER-ORD ORG F1", "f1", ent["per_type_f1"]["ORG"]))
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: text-classification",
+        "language: en",
+        "license: cc-by-nc-sa-4.0",
+        f"base_model: {card.get('base', '')}",
+        "tags: [finance, sentiment, ner, entity-sentiment, tickerpulse]",
+        "datasets: [financial_phrasebank, zeroshot/twitter-financial-news-sentiment, "
+        "SEntFiN, FiNER-ORD]",
+        "model-index:",
+        f"- name: {card['version']}",
+        "  results:",
+    ]
+    for name, kind, value in results:
+        source = name.split(" ")[0]
+        lines += [
+            "  - task: {type: text-classification}",
+            f"    dataset: {{name: {source} (own validation split), type: {source}}}",
+            f"    metrics: [{{type: {kind}, value: {value}, name: {name}}}]",
+        ]
+    return lines + ["---", ""]
+
+
 def render_markdown(card: dict) -> str:
     metrics = card.get("validation_metrics", {})
     lines = [
+        *_metadata(card),
         f"# tickerpulse model `{card['version']}`",
         "",
-        "One BERT encoder, two heads: sentence sentiment (negative / neutral / positive) and BIO",
-        "entity tags (ORG, PER, LOC), plus a learned case-shape embedding (the base is uncased).",
+        "One BERT encoder, three heads: document sentiment (negative / neutral / positive), BIO",
+        "entity tags (ORG, PER, LOC), and the sentiment about each entity span (target head),",
+        "plus a learned input embedding of each word's case shape and of whether it belongs to a",
+        "known company name (`gazetteer.txt`).",
+        "",
+        "Load it with tickerpulse (`tickerpulse model predict --model DIR`) or with plain",
+        "transformers: `AutoModel.from_pretrained(DIR, trust_remote_code=True)`.",
         "",
         f"- Base checkpoint: `{card['base']}`",
         f"- Built: {card['created']} in {card['training_seconds']:.0f} s of training",
@@ -55,6 +95,17 @@ def render_markdown(card: dict) -> str:
             f"Entities (FiNER-ORD validation, exact span): F1 {ent['f1']:.4f}, "
             f"P {ent['precision']:.4f}, R {ent['recall']:.4f}; per type "
             + ", ".join(f"{k} {v:.4f}" for k, v in ent["per_type_f1"].items()),
+        ]
+    tgt = metrics.get("targets")
+    if tgt:
+        base = tgt["document_baseline"]
+        lines += [
+            "",
+            f"Entity-level sentiment (SEntFiN validation, {tgt['n']} entities): accuracy "
+            f"{tgt['accuracy']:.4f}, macro-F1 {tgt['macro_f1']:.4f}, on headlines whose "
+            f"entities differ {tgt['mixed_accuracy']:.4f}; the document's sentiment given to "
+            f"every entity: {base['accuracy']:.4f} / {base['macro_f1']:.4f} / "
+            f"{base['mixed_accuracy']:.4f}.",
         ]
     lines += ["", "## Licences", "", card.get("licence_note", ""), ""]
     return "\n".join(lines)

@@ -36,6 +36,8 @@ RECIPES: dict[str, dict] = {
         "max_length": 64,
         "warmup": 0.06,
         "entity_repeat": 3,
+        "source_repeat": {"fpb": 2},
+        "mixed_repeat": 3,
         "freeze_word_embeddings": True,
     },
     "full": {
@@ -94,6 +96,7 @@ def build_default(
         threads=os.cpu_count() or 1,  # fixed: the thread count changes float sums
         bf16=bf16_supported(),
         extra={"recipe": recipe},
+        universe_file=settings.data_dir / "tickers" / "sec_company_tickers.json",
         **params,
     )
     if cfg.steps and show_progress:

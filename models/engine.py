@@ -257,7 +257,12 @@ class InferenceEngine:
         s = self._settings
         fresh = [it for it in window if it.encoded is None]
         if fresh:
-            encoded = encode(self._loaded.tokenizer, [it.text for it in fresh], s.max_length)
+            encoded = encode(
+                self._loaded.tokenizer,
+                [it.text for it in fresh],
+                s.max_length,
+                self._loaded.gazetteer,
+            )
             for it, enc in zip(fresh, encoded, strict=True):
                 it.encoded = enc
         groups = plan_batches(

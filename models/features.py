@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.data import EntityExample, SentimentExample, TargetExample
+from models.gazetteer import Gazetteer
 from models.records import ENTITY_TAGS, SENTIMENT_LABELS
 from models.shapes import Encoded, encode, pad_batch
 
@@ -56,18 +57,21 @@ def build_features(
     entities: Sequence[EntityExample],
     max_length: int,
     targets: Sequence[TargetExample] = (),
+    gazetteer: Gazetteer | None = None,
 ) -> list[Feature]:
     feats: list[Feature] = []
     for ex, enc in zip(
-        sentiment, encode(tokenizer, [e.text for e in sentiment], max_length), strict=True
+        sentiment,
+        encode(tokenizer, [e.text for e in sentiment], max_length, gazetteer),
+        strict=True,
     ):
         feats.append(Feature(enc, _SENT_ID[ex.label], [IGNORE] * len(enc)))
     for entity, enc in zip(
-        entities, encode(tokenizer, [e.text for e in entities], max_length), strict=True
+        entities, encode(tokenizer, [e.text for e in entities], max_length, gazetteer), strict=True
     ):
         feats.append(Feature(enc, IGNORE, token_tags(entity, enc.offsets)))
     for example, enc in zip(
-        targets, encode(tokenizer, [e.text for e in targets], max_length), strict=True
+        targets, encode(tokenizer, [e.text for e in targets], max_length, gazetteer), strict=True
     ):
         spans = [
             (span_tokens(enc.offsets, s, e), _SENT_ID[label]) for s, e, label in example.targets

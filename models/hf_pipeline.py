@@ -56,7 +56,7 @@ class TickerpulsePipeline(Pipeline):
         return {}, {}, {}
 
     def preprocess(self, text: str):  # type: ignore[override]  # noqa: ANN201
-        [enc] = encode(self.tokenizer, [text], self.max_length)
+        [enc] = encode(self.tokenizer, [text], self.max_length, self.loaded.gazetteer)
         arrays = pad_batch([enc], getattr(self.tokenizer, "pad_token_id", 0) or 0)
         inputs = {k: torch.from_numpy(v) for k, v in arrays.items()}
         return {"inputs": inputs, "text": text, "enc": enc}

@@ -3,8 +3,9 @@
 - document head: sentiment of the whole text (negative / neutral / positive), on the
   mean-pooled token states;
 - entity head: BIO entity tags (ORG, PER, LOC) on every token;
-- target head: the sentiment about one entity span: [span mean; a context vector the span
-  attends to with its own learned query; the document state] -> 3 logits. Every entity of a
+- target head: the sentiment about one entity span: [span mean; the mean of the words around
+  it (three tokens each side); a context vector the span attends to with its own learned
+  query; the document state] -> 3 logits. Every entity of a
   text gets its own sentiment from the same forward pass: the encoder never runs per entity.
 
 A learned case-shape embedding (see `models.shapes`) is added to the word embeddings: the
@@ -79,14 +80,17 @@ def masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class TargetHead(nn.Module):
-    """Sentiment about one span: [span mean; attended context; document state] -> logits."""
+    """Sentiment about one span: [span mean; its neighbours' mean; attended context; document
+    state] -> logits."""
+
+    window = 3  # tokens each side of the span that make its neighbourhood
 
     def __init__(self, hidden: int, labels: int, dropout: float = 0.1) -> None:
         super().__init__()
         self.query = nn.Linear(hidden, hidden)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Sequential(
-            nn.Linear(3 * hidden, hidden), nn.GELU(), nn.Linear(hidden, labels)
+            nn.Linear(4 * hidden, hidden), nn.GELU(), nn.Linear(hidden, labels)
         )
 
     def forward(
@@ -97,10 +101,16 @@ class TargetHead(nn.Module):
         pooled: torch.Tensor,  # [N, H]: the document state of that text
     ) -> torch.Tensor:
         span = masked_mean(states, span_mask)
+        inside = span_mask.to(states.dtype)
+        near = nn.functional.max_pool1d(
+            inside.unsqueeze(1), 2 * self.window + 1, stride=1, padding=self.window
+        ).squeeze(1)
+        neighbours = masked_mean(states, (near - inside) * attention_mask.to(states.dtype))
         scores = torch.einsum("nh,nth->nt", self.query(span), states) / math.sqrt(span.shape[-1])
         scores = scores.masked_fill(attention_mask == 0, torch.finfo(scores.dtype).min)
         context = torch.einsum("nt,nth->nh", torch.softmax(scores, dim=-1), states)
-        return self.classifier(self.dropout(torch.cat([span, context, pooled], dim=-1)))
+        features = torch.cat([span, neighbours, context, pooled], dim=-1)
+        return self.classifier(self.dropout(features))
 
 
 class TickerpulseModel(PreTrainedModel):

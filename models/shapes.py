@@ -14,6 +14,9 @@ import numpy as np
 
 PAD_SHAPE, LOWER, TITLE, UPPER, MIXED, NOLETTER = range(6)
 N_SHAPES = 6
+# A word inside a known company name (models.gazetteer) gets its shape + N_SHAPES: the
+# network's shape embedding has 2 x N_SHAPES rows.
+N_INPUT_SHAPES = 2 * N_SHAPES
 
 
 def word_shape(word: str) -> int:
@@ -44,7 +47,9 @@ class Encoded:
         return len(self.ids)
 
 
-def _shapes_for(text: str, offsets: list[tuple[int, int]], word_ids: list[int | None]) -> list[int]:
+def _word_spans(
+    offsets: list[tuple[int, int]], word_ids: list[int | None]
+) -> dict[int, list[int]]:
     spans: dict[int, list[int]] = {}
     for (start, end), wid in zip(offsets, word_ids, strict=True):
         if wid is None:
@@ -52,12 +57,24 @@ def _shapes_for(text: str, offsets: list[tuple[int, int]], word_ids: list[int | 
         span = spans.setdefault(wid, [start, end])
         span[0] = min(span[0], start)
         span[1] = max(span[1], end)
+    return spans
+
+
+def _shapes_for(text: str, spans: dict[int, list[int]], word_ids: list[int | None]) -> list[int]:
     cache = {wid: word_shape(text[s:e]) for wid, (s, e) in spans.items()}
     return [PAD_SHAPE if wid is None else cache[wid] for wid in word_ids]
 
 
-def encode(tokenizer, texts: list[str], max_length: int) -> list[Encoded]:
-    """Tokenise a list of texts (fast tokenizer required for offsets)."""
+def _mark_names(shapes: list[int], word_ids: list[int | None], named: set[int]) -> list[int]:
+    return [
+        shape + N_SHAPES if wid is not None and wid in named else shape
+        for shape, wid in zip(shapes, word_ids, strict=True)
+    ]
+
+
+def encode(tokenizer, texts: list[str], max_length: int, gazetteer=None) -> list[Encoded]:  # noqa: ANN001
+    """Tokenise a list of texts (fast tokenizer required for offsets); with a gazetteer,
+    the tokens of known company names get the name bit in their shape."""
     if not texts:
         return []
     batch = tokenizer(
@@ -73,7 +90,14 @@ def encode(tokenizer, texts: list[str], max_length: int) -> list[Encoded]:
     for i, text in enumerate(texts):
         offsets = [tuple(o) for o in batch["offset_mapping"][i]]
         words = batch.word_ids(i)
-        shapes = _shapes_for(text, offsets, words)
+        spans = _word_spans(offsets, words)
+        shapes = _shapes_for(text, spans, words)
+        if gazetteer is not None:
+            ids = sorted(spans)
+            found = gazetteer.match([text[spans[w][0] : spans[w][1]].lower() for w in ids])
+            if found:
+                named = {ids[i + k] for i, n in found for k in range(n)}
+                shapes = _mark_names(shapes, words, named)
         out.append(Encoded(list(batch["input_ids"][i]), shapes, offsets, words))
     return out
 

@@ -37,10 +37,11 @@ from transformers import (
 
 from models import network as network_module
 from models.errors import ModelFormatError, ModelNotFoundError
+from models.gazetteer import Gazetteer
 from models.network import TickerpulseConfig, TickerpulseModel
 from models.records import ENTITY_TAGS, SENTIMENT_LABELS
 from models.sentiment_only import SentimentOnlyModel
-from models.shapes import N_SHAPES
+from models.shapes import N_INPUT_SHAPES
 
 META_FILE = "tickerpulse_model.json"
 MODELING_FILE = "modeling_tickerpulse.py"
@@ -60,6 +61,7 @@ class LoadedModel:
     max_length: int
     kind: str  # "tickerpulse" | "fresh-heads" | "sentiment-only"
     path: str
+    gazetteer: Gazetteer | None = None  # the company names it was trained with
 
     @property
     def has_entities(self) -> bool:
@@ -98,9 +100,12 @@ def save_model(
     version: str,
     max_length: int,
     card: dict | None = None,
+    gazetteer: Gazetteer | None = None,
 ) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    if gazetteer is not None:
+        gazetteer.write(directory)
     network.config.auto_map = dict(AUTO_MAP)
     network.config.architectures = ["TickerpulseModel"]
     network.save_pretrained(directory)
@@ -147,6 +152,7 @@ def _load_tickerpulse(path: Path) -> LoadedModel:
         int(meta["max_length"]),
         "tickerpulse",
         str(path),
+        Gazetteer.read(path),
     )
 
 
@@ -161,7 +167,7 @@ def tickerpulse_config(base: Any) -> TickerpulseConfig:
         label2id={v: k for k, v in labels.items()},
         entity_id2label=dict(enumerate(ENTITY_TAGS)),
         target_id2label=labels,
-        n_shapes=N_SHAPES,
+        n_shapes=N_INPUT_SHAPES,
         **fields,
     )
 

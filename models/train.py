@@ -28,6 +28,7 @@ from models.card import library_versions
 from models.data import Corpus
 from models.evaluate import validate
 from models.features import IGNORE, build_features, collate, length_grouped_batches
+from models.gazetteer import Gazetteer
 from models.store import LoadedModel, new_network, save_model, weights_digest
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,13 @@ class TrainConfig:
     entity_weight: float = 1.0
     target_weight: float = 1.0
     entity_repeat: int = 1  # oversample entity sentences
+    source_repeat: dict[str, int] = field(default_factory=dict)  # oversample a sentiment source
+    mixed_repeat: int = 1  # oversample entity-sentiment texts whose entities differ
     steps: int | None = None  # optimizer steps; None: `epochs` passes over the data
     eval_every: int | None = None
     device: str = "auto"  # auto | cpu | cuda
+    gazetteer: bool = True  # company names as an input feature (models.gazetteer)
+    universe_file: Path | None = None  # the SEC ticker list, when there is one
     log_dir: Path | None = None
     threads: int = 0
     freeze_word_embeddings: bool = False  # half the parameters; saves optimizer time on CPU
@@ -106,7 +111,10 @@ def _loss(network: nn.Module, t: dict[str, torch.Tensor], cfg: TrainConfig) -> t
         loss = loss + cfg.entity_weight * ner
     if len(t["target_rows"]):
         logits = network.target(
-            out.last_hidden_state, out.pooled, t["attention_mask"], t["target_rows"],
+            out.last_hidden_state,
+            out.pooled,
+            t["attention_mask"],
+            t["target_rows"],
             t["target_masks"],
         )
         target = nn.functional.cross_entropy(logits.float(), t["target_labels"])
@@ -128,16 +136,29 @@ class _Trainer:
         self.network.to(self.device)
         if cfg.freeze_word_embeddings:
             self.network.encoder.get_input_embeddings().weight.requires_grad_(False)
+        self.gazetteer = Gazetteer.from_catalogue(cfg.universe_file) if cfg.gazetteer else None
         self.loaded = LoadedModel(
-            self.network, self.tokenizer, "training", cfg.max_length, "tickerpulse", str(cfg.output)
+            self.network,
+            self.tokenizer,
+            "training",
+            cfg.max_length,
+            "tickerpulse",
+            str(cfg.output),
+            self.gazetteer,
         )
         entity_rows = corpus.entity_train * cfg.entity_repeat
+        sentiment_rows = [
+            row
+            for row in corpus.sentiment_train
+            for _ in range(cfg.source_repeat.get(row.source, 1))
+        ]
         self.features = build_features(
             self.tokenizer,
-            corpus.sentiment_train,
+            sentiment_rows,
             entity_rows,
             cfg.max_length,
-            corpus.target_train,
+            [ex for ex in corpus.target_train for _ in range(cfg.mixed_repeat if ex.mixed else 1)],
+            self.gazetteer,
         )
         self.optimizer = _optimizer(self.network, cfg)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
@@ -294,5 +315,6 @@ def train(cfg: TrainConfig, corpus: Corpus, show_progress: bool = True) -> Train
         version=version,
         max_length=max(cfg.max_length, 128),
         card=card,
+        gazetteer=trainer.gazetteer,
     )
     return TrainResult(Path(cfg.output), card, trainer.losses)

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 from transformers import BertConfig, BertForSequenceClassification
 
 from models.card import read_card
@@ -45,7 +46,10 @@ def test_save_writes_card_and_meta(tmp_path):
     path = save_model(network, tokenizer, tmp_path / "m", version="v1", max_length=64, card=card)
     assert json.loads((path / META_FILE).read_text())["version"] == "v1"
     assert read_card(path)["version"] == "v1"
-    assert "v1" in (path / "MODEL_CARD.md").read_text()
+    text = (path / "README.md").read_text()
+    assert "v1" in text
+    header = yaml.safe_load(text.split("---\n")[1])  # the model-card metadata
+    assert header["library_name"] == "transformers" and header["model-index"][0]["name"] == "v1"
 
 
 def test_plain_bert_checkpoint_gets_fresh_heads(tmp_path):

@@ -87,7 +87,7 @@ def _plain_batches(loaded, texts: list[str], max_length: int, linker, size: int 
     head = ServingHead(loaded.network).eval()
 
     def run(chunk: list[str]) -> list[str]:
-        encoded = encode(loaded.tokenizer, chunk, max_length)
+        encoded = encode(loaded.tokenizer, chunk, max_length, loaded.gazetteer)
         arrays = pad_batch(encoded, loaded.tokenizer.pad_token_id)
         with torch.inference_mode():
             outputs = head(**{k: torch.from_numpy(v) for k, v in arrays.items()})
