@@ -22,6 +22,8 @@ import hashlib
 import importlib.util
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,24 @@ def is_current_model(path: Path) -> bool:
         return False
 
 
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """No per-tensor progress bar or load report from transformers while loading weights:
+    tickerpulse reports what it loaded itself (and a JSON last line stays the last line)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def _load_tickerpulse(path: Path) -> LoadedModel:
     meta = json.loads((path / META_FILE).read_text())
     if meta.get("format") != FORMAT:
@@ -143,7 +163,8 @@ def _load_tickerpulse(path: Path) -> LoadedModel:
         )
     if tuple(meta["entity_tags"]) != ENTITY_TAGS:
         raise ModelFormatError(f"{path}: entity tags {meta['entity_tags']} differ from this code")
-    network = TickerpulseModel.from_pretrained(str(path))
+    with _quiet_transformers():
+        network = TickerpulseModel.from_pretrained(str(path))
     tokenizer = AutoTokenizer.from_pretrained(path)
     return LoadedModel(
         network.eval(),
@@ -174,7 +195,8 @@ def tickerpulse_config(base: Any) -> TickerpulseConfig:
 
 def _fresh_network(path: str) -> TickerpulseModel:
     """Fresh heads on top of a BERT-family checkpoint's encoder weights."""
-    encoder = BertModel.from_pretrained(path, add_pooling_layer=False)
+    with _quiet_transformers():
+        encoder = BertModel.from_pretrained(path, add_pooling_layer=False)
     network = TickerpulseModel(tickerpulse_config(encoder.config))
     network.encoder.load_state_dict(encoder.state_dict())
     return network

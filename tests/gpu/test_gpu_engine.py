@@ -47,3 +47,28 @@ def test_default_model_throughput_on_short_texts(tmp_path):
         rate = len(texts) / (time.perf_counter() - started)
     print(f"GPU engine: {rate:.0f} texts/s")
     assert rate >= 20_000
+
+
+def test_training_runs_on_cuda_with_bf16(tmp_path):
+    """The training loop on the GPU (bf16 autocast): a few real steps lower the loss."""
+    from models.data import Corpus, load_corpus
+    from models.train import TrainConfig, train
+
+    settings = ModelSettings()
+    if not (settings.data_dir / "tfns_train.csv").exists():
+        pytest.skip(f"no data at {settings.data_dir}")
+    full = load_corpus(settings.data_dir, seed=7)
+    small = Corpus(
+        full.sentiment_train[:512], {"fpb": full.sentiment_val["fpb"][:64]},
+        full.entity_train[:256], full.entity_val[:32],
+        full.target_train[:256], full.target_val[:32],
+    )
+    cfg = TrainConfig(
+        base=settings.base_checkpoint, output=tmp_path / "m", steps=60, batch_size=32,
+        lr=1e-4, head_lr=1e-3, bf16=True, device="cuda", gazetteer=False, patience=None,
+    )
+    started = time.perf_counter()
+    result = train(cfg, small, show_progress=False)
+    print(f"GPU training: 60 steps of 32 in {time.perf_counter() - started:.1f} s")
+    assert result.card["hyperparameters"]["device"] == "cuda"
+    assert sum(result.losses[-10:]) < sum(result.losses[:10])

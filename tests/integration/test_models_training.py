@@ -27,6 +27,8 @@ def test_few_real_training_steps_lower_the_loss_and_evaluate(corpus, tmp_path):
         {"fpb": corpus.sentiment_val["fpb"][:48]},
         corpus.entity_train[:64],
         corpus.entity_val[:24],
+        corpus.target_train[:64],
+        corpus.target_val[:24],
     )
     cfg = TrainConfig(
         base=SETTINGS.base_checkpoint,
@@ -37,17 +39,38 @@ def test_few_real_training_steps_lower_the_loss_and_evaluate(corpus, tmp_path):
         batch_size=16,
         threads=1,
         log_dir=tmp_path / "tb",
+        gazetteer=False,
     )
     result = train(cfg, small, show_progress=False)
     losses = result.losses
-    assert len(losses) == 16
+    assert len(losses) == 20  # (192 + 64 + 64) / 16: one pass
     assert np.mean(losses[-4:]) < np.mean(losses[:4])  # it learns
     metrics = result.card["validation_metrics"]
     assert metrics["fpb"]["n"] == 48 and 0 <= metrics["fpb"]["accuracy"] <= 1
     assert metrics["entities"]["n"] == 24
+    assert metrics["targets"]["n"] >= 24 and "document_baseline" in metrics["targets"]
     assert any((tmp_path / "tb").iterdir())  # TensorBoard event file
     loaded = load_model(str(result.directory))
     assert loaded.version == result.card["version"] and loaded.kind == "tickerpulse"
+
+
+def test_fixed_steps_give_the_same_model_twice(corpus, tmp_path):
+    """The build is reproducible: a step count, not a time budget, ends it."""
+    small = Corpus(
+        corpus.sentiment_train[:64], {"fpb": corpus.sentiment_val["fpb"][:16]},
+        corpus.entity_train[:32], corpus.entity_val[:8],
+        corpus.target_train[:32], corpus.target_val[:8],
+    )
+    versions = []
+    for run in ("a", "b"):
+        cfg = TrainConfig(
+            base=SETTINGS.base_checkpoint, output=tmp_path / run, steps=6, batch_size=8,
+            eval_every=3, patience=None, threads=1, gazetteer=False,
+        )
+        result = train(cfg, small, show_progress=False)
+        assert len(result.losses) == 6 and result.card["steps"] == 6
+        versions.append(result.card["version"].rsplit("-", 1)[1])  # the weights' digest
+    assert versions[0] == versions[1]
 
 
 GOLDEN = [

@@ -32,7 +32,7 @@ def last_json(output):
 
 def test_model_group_lists_commands(run):
     result = run("model", "--help")
-    for name in ("train", "build-default", "eval", "eval-entities", "predict"):
+    for name in ("train", "build-default", "eval", "eval-entities", "eval-targets", "predict"):
         assert name in result.output
 
 
@@ -112,8 +112,9 @@ def test_build_default_if_missing_keeps_existing(run, tmp_path):
 
 def test_train_options_parse(run):
     result = run("model", "train", "--help")
-    for option in ("--lr", "--batch-size", "--epochs", "--time-budget", "--log-dir"):
+    for option in ("--lr", "--batch-size", "--epochs", "--steps", "--device", "--log-dir"):
         assert option in result.output
+    assert "--time-budget" not in result.output  # a step count ends training, not the clock
     assert "2e-05" in result.output  # the seed's recipe is the default
 
 

@@ -102,3 +102,15 @@ def test_serving_path_prefers_setting_then_default_then_explains(tmp_path):
         serving_path(None, tmp_path)
     tiny_model_dir(tmp_path, name=default_model_dir(tmp_path).name)
     assert serving_path(None, tmp_path) == str(default_model_dir(tmp_path))
+
+
+def test_an_older_format_is_not_current_and_says_rebuild(tmp_path):
+    from models.store import FORMAT, is_current_model
+
+    path = tiny_model_dir(tmp_path)
+    assert is_current_model(path)
+    meta = json.loads((path / META_FILE).read_text())
+    (path / META_FILE).write_text(json.dumps({**meta, "format": FORMAT - 1}))
+    assert not is_current_model(path) and not is_current_model(tmp_path / "absent")
+    with pytest.raises(ModelFormatError, match="rebuild"):
+        load_model(str(path))
