@@ -88,7 +88,7 @@ class KafkaAlertsNotifier:
     async def send(self, event_id: str, ticker: str, body: bytes) -> AttemptResult:
         import asyncio
 
-        from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
+        from aiokafka.errors import KafkaError
 
         headers = [(EVENT_ID_HEADER, event_id.encode()), ("content-type", b"application/json")]
         started = time.perf_counter()

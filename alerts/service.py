@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from aiokafka import ConsumerRebalanceListener  # type: ignore[import-untyped]
+from aiokafka import ConsumerRebalanceListener
 from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.dispatch import Dispatcher

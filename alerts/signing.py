@@ -18,7 +18,8 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 
-from alerts.errors import WebhookSecretError, WebhookVerificationError
+from alerts.errors import WebhookSecretError
+from alerts.errors import WebhookVerificationError as WebhookVerificationError  # receivers' catch
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the spec's prefix, not a secret
 DEFAULT_TOLERANCE_S = 300

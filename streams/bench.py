@@ -35,7 +35,7 @@ class Tracker:
     risk_at: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     last_at: dict[str, float] = field(default_factory=dict)
     _seen_docs: set[str] = field(default_factory=set)
-    _task: asyncio.Task | None = None
+    _task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         t = Topics(self.kafka.topic_prefix)

@@ -285,7 +285,7 @@ def decode_input(
     ``now`` (the ingest clock) enables the event-time window."""
     source = source_of(kind)
     limits = Limits.of(limits)
-    record = _validate(source.contract, _parse_json(raw, limits.max_message_bytes))
+    record: BaseModel = _validate(source.contract, _parse_json(raw, limits.max_message_bytes))
     facts = source.facts(record)
     for field_name, value in facts.ids.items():
         _printable(field_name, value)

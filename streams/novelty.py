@@ -70,7 +70,8 @@ def minhash(text: str) -> np.ndarray:
     )
     with np.errstate(over="ignore"):
         mixed = (base[:, None] * _A[None, :] + _B[None, :]) >> np.uint64(32)
-    return mixed.min(axis=0).astype(np.uint32)
+    signature: np.ndarray = mixed.min(axis=0).astype(np.uint32)
+    return signature
 
 
 def band_ids(signature: np.ndarray) -> list[str]:

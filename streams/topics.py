@@ -69,7 +69,7 @@ class Topics:
 
 def ensure_topics(settings: KafkaSettings, names: list[str]) -> list[str]:
     """Create the missing topics; returns the names created."""
-    from kafka.admin import KafkaAdminClient, NewTopic  # type: ignore[import-untyped]
+    from kafka.admin import KafkaAdminClient, NewTopic
 
     from streams.kafka_config import kafka_python_kwargs
 

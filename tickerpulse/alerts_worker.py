@@ -68,7 +68,7 @@ def risk_consumer_factory(alerts: AlertSettings, kafka: KafkaSettings) -> Callab
     """Unstarted consumers of the risk topic: manual commits, from the earliest offset."""
 
     def new_consumer() -> Any:
-        from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
+        from aiokafka import AIOKafkaConsumer
 
         return AIOKafkaConsumer(
             **aiokafka_kwargs(kafka),

@@ -200,7 +200,8 @@ def check_server(settings: RedisSettings, timeout_s: float | None = None) -> dic
             if is_cluster(settings):
                 cluster = RedisCluster.from_url(_plain_url(settings.url), **kw)
                 try:
-                    nodes = [(n.name, n.redis_connection) for n in cluster.get_primaries()]
+                    primaries = cluster.get_primaries()  # type: ignore[no-untyped-call]
+                    nodes = [(n.name, n.redis_connection) for n in primaries]
                     found = {name: _server_facts(conn) for name, conn in nodes}
                 finally:
                     cluster.close()
