@@ -73,15 +73,17 @@ def with_targets(
     out: BatchOutput,
     attention_mask: np.ndarray,
 ) -> list[Prediction]:
-    """Every linked ticker (and every requested span) gets its own sentiment: the target head
-    on its spans, or the document's when the model has no target head or there is no span."""
+    """Every linked ticker, every entity span and every requested span gets its own
+    sentiment: the target head on its spans, or the document's when the model has no target
+    head or there is no span."""
     head = getattr(loaded.network, "target_head", None)
     rows: list[int] = []
     masks: list[np.ndarray] = []
-    asks: list[tuple[int, str, int]] = []  # (row, "ticker" | "target", index)
+    asks: list[tuple[int, str, int]] = []  # (row, "ticker" | "entity" | "target", index)
     width = attention_mask.shape[1]
     for row, (req, result) in enumerate(zip(requests, results, strict=True)):
         wanted = [("ticker", t, link.spans) for t, link in enumerate(result.tickers)]
+        wanted += [("entity", e, ((ent.start, ent.end),)) for e, ent in enumerate(result.entities)]
         wanted += [("target", k, (span,)) for k, span in enumerate(req.targets)]
         for what, index, spans in wanted:
             mask = token_mask(req.enc, spans, width) if spans else None
@@ -102,6 +104,10 @@ def with_targets(
             replace(link, sentiment=found.get((row, "ticker", t), document))
             for t, link in enumerate(result.tickers)
         )
+        entities = tuple(
+            replace(ent, sentiment=found.get((row, "entity", e), document))
+            for e, ent in enumerate(result.entities)
+        )
         targets = tuple(found.get((row, "target", k), document) for k in range(len(req.targets)))
-        final.append(replace(result, tickers=tickers, targets=targets))
+        final.append(replace(result, tickers=tickers, entities=entities, targets=targets))
     return final

@@ -13,17 +13,6 @@ ENTITY_TAGS: tuple[str, ...] = ("O",) + tuple(
 
 
 @dataclass(frozen=True)
-class Entity:
-    """A named-entity span in the original text (character offsets, end exclusive)."""
-
-    text: str
-    label: str  # "ORG" | "PER" | "LOC"
-    start: int
-    end: int
-    score: float
-
-
-@dataclass(frozen=True)
 class TargetSentiment:
     """What a text says about one entity or ticker (the model's target head on its spans)."""
 
@@ -32,6 +21,18 @@ class TargetSentiment:
     confidence: float
     source: str  # "entity": the target head on the ticker's spans | "document": fallback
     # ("document" when the model has no target head or the ticker is not in the text: a hint)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A named-entity span in the original text (character offsets, end exclusive)."""
+
+    text: str
+    label: str  # "ORG" | "PER" | "LOC"
+    start: int
+    end: int
+    score: float
+    sentiment: TargetSentiment | None = None  # what the text says about it; set by the engine
 
 
 @dataclass(frozen=True)

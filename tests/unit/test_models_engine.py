@@ -220,3 +220,26 @@ def test_unknown_backend_is_a_clear_error(tiny_dir, tmp_path):
         load_engine(
             ModelSettings(path=str(tiny_dir), cache_dir=tmp_path), EngineSettings(backend="tpu")
         )
+
+
+def test_every_entity_span_gets_its_own_sentiment(loaded):
+    class EntityRunner:
+        name = "fake-entities"
+
+        def __call__(self, batch):
+            rows, width = batch["input_ids"].shape
+            tags = np.full((rows, width, 7), np.log(0.01), dtype=np.float32)
+            tags[..., 0] = np.log(0.9)
+            tags[:, 1, 0], tags[:, 1, 1] = np.log(0.01), np.log(0.9)  # first word: B-ORG
+            rng = np.random.default_rng(0)
+            states = rng.normal(size=(rows, width, 32)).astype(np.float32)
+            return BatchOutput(
+                np.tile([[0.2, 0.5, 0.3]], (rows, 1)).astype(np.float32), tags, states,
+                states.mean(1),
+            )
+
+    with make(loaded, EntityRunner(), max_wait_ms=0) as engine:
+        [pred] = engine.predict_sync(["Nokia rose while Ericsson fell"])
+    [nokia] = pred.entities
+    assert nokia.text == "Nokia" and nokia.sentiment.source == "entity"
+    assert abs(sum(nokia.sentiment.probabilities.values()) - 1) < 1e-5

@@ -304,8 +304,11 @@ def predict(text: str, model_path: str | None, hints: tuple[str, ...], as_json: 
         _emit_json(asdict(pred))
         return
     click.echo(f"document: {_sentiment(pred.sentiment, pred.probabilities)}")
-    for ent in pred.entities:
-        click.echo(f"entity: {ent.label} {ent.text!r} [{ent.start}:{ent.end}] {ent.score:.2f}")
+    for ent in pred.entities:  # each with what the text says about it
+        own = f" {ent.sentiment.label}" if ent.sentiment else ""
+        click.echo(
+            f"entity: {ent.label} {ent.text!r}{own} [{ent.start}:{ent.end}] {ent.score:.2f}"
+        )
     for link in pred.tickers:  # its own sentiment beside the document's
         own = link.sentiment
         said = (f"{_sentiment(own.label, own.probabilities)} from {own.source}" if own
