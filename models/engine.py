@@ -31,6 +31,7 @@ from models.errors import EngineClosedError
 from models.linking import TickerLinker
 from models.postprocess import Request, postprocess
 from models.records import Prediction
+from models.runners import BatchOutput
 from models.settings import EngineSettings
 from models.shapes import Encoded, encode, pad_batch
 from models.store import LoadedModel
@@ -81,7 +82,7 @@ class InferenceEngine:
     def __init__(
         self,
         loaded: LoadedModel,
-        runner: Callable[[dict[str, np.ndarray]], tuple],
+        runner: Callable[[dict[str, np.ndarray]], BatchOutput],
         settings: EngineSettings,
         linker: TickerLinker | None = None,
         clock: Callable[[], float] = time.monotonic,

@@ -44,7 +44,8 @@ class TickerpulseConfig(BertConfig):
     ) -> None:
         super().__init__(**kwargs)
         self.entity_id2label = {int(k): v for k, v in (entity_id2label or {0: "O"}).items()}
-        self.target_id2label = {int(k): v for k, v in (target_id2label or self.id2label).items()}
+        labels = target_id2label or dict(self.id2label or {})
+        self.target_id2label = {int(k): v for k, v in labels.items()}
         self.n_shapes = n_shapes
         self.head_dropout = head_dropout
 
@@ -123,7 +124,7 @@ class TickerpulseModel(PreTrainedModel):
         self.encoder = BertModel(encoder_config(config), add_pooling_layer=False)
         self.case_embedding = nn.Embedding(config.n_shapes, hidden)
         self.dropout = nn.Dropout(config.head_dropout)
-        self.sentiment_head = nn.Linear(hidden, len(config.id2label))
+        self.sentiment_head = nn.Linear(hidden, len(config.id2label or {}))
         self.entity_head = nn.Linear(hidden, len(config.entity_id2label))
         self.target_head = TargetHead(hidden, len(config.target_id2label), config.head_dropout)
         self.post_init()

@@ -51,7 +51,11 @@ def postprocess(
         if tag_ids is not None and tag_scores is not None:
             n = len(req.enc)
             entities = decode_entities(
-                req.text, tag_ids[row, :n], tag_scores[row, :n], req.enc.offsets, req.enc.words
+                req.text,
+                tag_ids[row, :n].tolist(),
+                tag_scores[row, :n].tolist(),
+                req.enc.offsets,
+                req.enc.words,
             )
         results.append(
             Prediction(

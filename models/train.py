@@ -110,7 +110,7 @@ def _loss(network: nn.Module, t: dict[str, torch.Tensor], cfg: TrainConfig) -> t
         )
         loss = loss + cfg.entity_weight * ner
     if len(t["target_rows"]):
-        logits = network.target(
+        logits = network.target(  # type: ignore[operator]  # nn.Module attribute lookup
             out.last_hidden_state,
             out.pooled,
             t["attention_mask"],
@@ -133,7 +133,7 @@ class _Trainer:
         self.cfg, self.corpus = cfg, corpus
         self.network, self.tokenizer = new_network(cfg.base)
         self.device = training_device(cfg.device)
-        self.network.to(self.device)
+        self.network.to(self.device)  # type: ignore[arg-type]  # transformers' to() stub
         if cfg.freeze_word_embeddings:
             self.network.encoder.get_input_embeddings().weight.requires_grad_(False)
         self.gazetteer = Gazetteer.from_catalogue(cfg.universe_file) if cfg.gazetteer else None
@@ -286,7 +286,7 @@ def train(cfg: TrainConfig, corpus: Corpus, show_progress: bool = True) -> Train
         raise RuntimeError("training ended without a validation")
     _score, state, metrics = trainer.best
     trainer.network.load_state_dict(state)
-    trainer.network.to("cpu").eval()
+    trainer.network.to("cpu").eval()  # type: ignore[arg-type]
     created = datetime.now(UTC)
     version = f"{cfg.name}-{created:%Y%m%dT%H%M%S}-{weights_digest(trainer.network)[:8]}"
     card = {
