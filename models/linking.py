@@ -40,12 +40,14 @@ _SYMBOL = re.compile(r"(?<![\w$])([A-Z]{2,5}(?:\.[A-Z])?)\b")
 COMMON_WORDS = frozenset(
     "A I AN AM ARE ALL AT BE BIG BY CAN CEO CFO COO CTO DD EPS ETF EU FOR GDP GO HAS HE IF IN "
     "IPO IS IT ITS KEY LOW MAN NEW NOW NYSE NASDAQ OF ON ONE OR OUT PM Q SEC SO TV UK UN US USA "
-    "USD EUR WELL YOY QOQ AI CEO ESG EV IRS ATH FED FOMC CPI PPI OK AMP EDIT HOLD BUY SELL "
-    "ARE POST CASH FAST REAL LIFE LOVE PLAY RUN SAVE TRUE VERY WORK HUGE MOVE NICE RIDE "
-    "FDA FTC DOJ ECB IMF WHO NATO OPEC NFT SPAC LLC USB API APP ATM CEO HR PR IP AGM KB MB "
-    "GB TB EOD EOY YTD IMO "
+    "USD EUR WELL YOY QOQ AI ESG EV IRS ATH FED FOMC CPI PPI OK AMP EDIT HOLD BUY SELL "
+    "POST CASH FAST REAL LIFE LOVE PLAY RUN SAVE TRUE VERY WORK HUGE MOVE NICE RIDE "
+    "FDA FTC DOJ ECB IMF WHO NATO OPEC NFT SPAC LLC USB API APP ATM HR PR IP AGM KB MB GB TB "
+    "EOD EOY YTD IMO "
     "AA AAA BB BBB CCC".split()  # ... and credit ratings
 )
+
+
 def trie_pattern(surfaces: Iterable[str]) -> str:
     """A regex alternation of `surfaces` as a trie; at each node longer continuations are
     tried before the end, so with a trailing check the longest surface that fits wins."""
