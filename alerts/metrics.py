@@ -28,13 +28,14 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from streams.health import Check
 from streams.metrics import ConsumerLag, Metrics, Spec, lag_of
 
 if TYPE_CHECKING:
     from alerts.service import AlertService
+    from alerts.store.outbox import AttemptOutcome
 
 log = logging.getLogger(__name__)
 SQL_TIMEOUT_S = 1.0
@@ -56,7 +57,11 @@ ALERT_METRICS: dict[str, Spec] = {
 }
 
 
-def delivery_outcome(attempt_outcome: str, will_retry: bool) -> str:
+DeliveryOutcome = Literal["delivered", "retry", "failed", "fatal"]
+"""The ``outcome`` label of ``alert_deliveries_total``."""
+
+
+def delivery_outcome(attempt_outcome: AttemptOutcome, will_retry: bool) -> DeliveryOutcome:
     """The metric's outcome of an attempt (ok|retryable|fatal) and whether it is retried."""
     if attempt_outcome == "ok":
         return "delivered"
