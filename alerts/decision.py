@@ -23,6 +23,7 @@ from typing import Literal
 
 from alerts.rules import SEVERITY_RANK, Rule, RuleSet
 from streams.contracts import RiskUpdate
+from streams.drift import is_drift_ticker
 
 Phase = Literal["inactive", "pending", "firing"]
 Status = Literal["firing", "resolved"]
@@ -272,6 +273,10 @@ def _metric(
     now: datetime,
 ) -> float | None:
     c = rule.condition
+    if (c.metric == "drift") != is_drift_ticker(update.ticker):
+        return None  # drift rules read drift records only, risk rules never do
+    if c.metric == "drift":
+        return update.components.get("psi")
     if c.metric == "score":
         return update.score
     if c.metric == "buzz_z":

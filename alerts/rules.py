@@ -21,7 +21,8 @@ from alerts.errors import RulesError
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
-Metric = Literal["score", "sentiment", "sentiment_change", "buzz_z", "negative_mentions"]
+Metric = Literal["score", "sentiment", "sentiment_change", "buzz_z", "negative_mentions",
+                 "drift"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -67,7 +68,9 @@ class Condition(_Strict):
     ``direction: above`` is active from ``value >= enter`` until ``value < exit``;
     ``below`` from ``value <= enter`` until ``value > exit``. ``horizon`` selects the
     sentiment / negative-mentions horizon (e.g. 15m, 1h, 1d); ``sentiment_change`` compares
-    the sentiment at that horizon now with its value ``window`` ago.
+    the sentiment at that horizon now with its value ``window`` ago. ``drift`` is the feed
+    drift (PSI) of a document kind, read from the ``DRIFT:<KIND>`` records the stream worker
+    publishes (``streams.drift``); it looks at those records only, the other metrics never.
     """
 
     metric: Metric
@@ -95,6 +98,8 @@ class Condition(_Strict):
             raise ValueError(f"metric {self.metric} takes no horizon")
         if (self.metric == "sentiment_change") != (self.window is not None):
             raise ValueError("window is required by sentiment_change and only by it")
+        if self.metric == "drift" and (self.enter <= 0 or self.exit < 0):
+            raise ValueError("drift thresholds are PSI values above 0 (e.g. enter 0.25)")
         if self.metric == "score" and not (0 <= self.enter <= 100 and 0 <= self.exit <= 100):
             raise ValueError("score thresholds lie in 0..100")
         return self

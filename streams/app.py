@@ -138,7 +138,8 @@ def _add_agent(
             async def run(batch: list[RawMessage] = batch) -> None:
                 out = await isolated(stage.handle, batch, stage.limits, stage.metrics)
                 await send_all(app, [(out_topic, key, value, None) for key, value in out.records]
-                               + [dead_letter_message(letter) for letter in out.dead])
+                               + [dead_letter_message(letter) for letter in out.dead]
+                               + [(topic, key, value, None) for topic, key, value in out.side])
 
             await run_stage(run, name)
 

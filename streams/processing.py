@@ -28,6 +28,7 @@ from models.records import Prediction, TargetSentiment, TickerLink
 from models.tickers import is_ticker
 from streams.codec import DeadLetter, Limits, decode_document, decode_record, encode_bounded
 from streams.contracts import Document, DocumentKind, Novelty, RiskUpdate, ScoredMention
+from streams.drift import DriftMonitor
 from streams.errors import InputError, ProcessingFailed, is_transient
 from streams.metrics import Metrics
 from streams.novelty import Fingerprint
@@ -74,9 +75,11 @@ class Output:
 
     records: list[tuple[bytes | None, bytes]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
+    side: list[tuple[str, bytes, bytes]] = field(default_factory=list)  # (topic, key, value)
 
     def __add__(self, other: Output) -> Output:
-        return Output(self.records + other.records, self.dead + other.dead)
+        return Output(self.records + other.records, self.dead + other.dead,
+                      self.side + other.side)
 
 
 def _now(clock: Callable[[], float]) -> datetime:
@@ -177,10 +180,10 @@ class Score:
 
     def __init__(
         self, engine: Engine, metrics: Metrics, clock: Callable[[], float] = time.time,
-        limits: LimitsLike = None,
+        limits: LimitsLike = None, drift: DriftMonitor | None = None,
     ) -> None:
         self.engine, self.metrics, self.clock = engine, metrics, clock
-        self.limits = Limits.of(limits)
+        self.limits, self.drift = Limits.of(limits), drift
 
     def _links(
         self, doc: Document, tickers: Sequence[TickerLink]
@@ -234,20 +237,27 @@ class Score:
         preds = await self.engine.predict([d.text for d in docs], [d.ticker_hints for d in docs])
         now = _now(self.clock)
         out: list[ScoredMention] = []
+        linked: list[bool] = []
         for doc, pred in zip(docs, preds, strict=True):
             links = self._links(doc, pred.tickers)
+            linked.append(bool(links))
             if not links:
                 self.metrics.inc("documents_without_ticker_total")
             out.extend(self._mention(doc, pred, link, confidence, now)
                        for link, confidence in links)
         self.metrics.inc("scored_mentions_total", len(out))
+        if self.drift is not None:
+            self.drift.observe_batch([d.kind for d in docs], [d.text for d in docs], preds, linked)
         return out
 
     async def handle(self, batch: Sequence[RawMessage]) -> Output:
         docs, dead = _decoded(batch, Document, self.limits, self.metrics, _now(self.clock))
         size = self.limits.max_message_bytes
-        return Output([(m.ticker.encode(), encode_bounded(m, size))
-                       for m in await self.process(docs)], dead)
+        out = Output([(m.ticker.encode(), encode_bounded(m, size))
+                      for m in await self.process(docs)], dead)
+        if self.drift is not None:  # drift readings go to the risk topic (streams.drift)
+            out.side = self.drift.publish(self.clock(), self.engine.model_version)
+        return out
 
 
 class Aggregate:

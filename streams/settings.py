@@ -163,6 +163,24 @@ class BatchSettings(BaseModel):
     )
 
 
+class DriftSettings(BaseModel):
+    """Feed drift against the model's reference profile (``streams.drift``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True,
+        description="Watch drift when the model card holds a reference profile.",
+    )
+    window: int = Field(default=2000, ge=10, description="Last scored texts per kind compared.")
+    min_texts: int = Field(
+        default=200, ge=1, description="Texts a kind's window needs before drift is published."
+    )
+    interval_s: float = Field(
+        default=60.0, gt=0, description="How often each kind's drift goes to the risk topic."
+    )
+
+
 class StreamSettings(BaseModel):
     """Agents, validation limits and micro-batching of the stream."""
 
@@ -170,6 +188,7 @@ class StreamSettings(BaseModel):
 
     app_id: str = Field(default="tickerpulse", description="faust app id / consumer group.")
     batch: BatchSettings = Field(default_factory=BatchSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
     max_text_chars: int = Field(default=20_000, ge=1, description="Longer texts are dead-lettered.")
     web_port: int = Field(
         default=6066, ge=0,

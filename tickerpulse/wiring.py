@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import faust
 
 from streams.app import create_app
+from streams.drift import DriftGauges, DriftMonitor, references_by_kind
 from streams.errors import ConfigurationError
 from streams.health import Check
 from streams.metrics import Metrics
@@ -78,7 +79,30 @@ def _score(parts: _Parts) -> Score:
     _instrument(engine, parts.metrics)
     parts.checks["engine"] = _engine_ready(engine)
     parts.model_version = engine.model_version
-    return Score(engine, parts.metrics, limits=parts.settings.stream)
+    return Score(engine, parts.metrics, limits=parts.settings.stream,
+                 drift=_drift_monitor(parts, engine))
+
+
+def _drift_monitor(parts: _Parts, engine: InferenceEngine) -> DriftMonitor | None:
+    """Drift against the reference profile in the model's card (none: no drift watched)."""
+    import copy
+    from functools import partial
+
+    from models.profile import read_profile, unknown_counts
+
+    settings = parts.settings.stream.drift
+    loaded = engine._loaded  # noqa: SLF001 - the served model's directory and tokenizer
+    reference = references_by_kind(read_profile(loaded.path)) if settings.enabled else {}
+    if not reference:
+        log.info("no drift monitoring: %s", "disabled" if not settings.enabled else
+                 "the model card has no reference profile (tickerpulse model profile)")
+        return None
+    monitor = DriftMonitor(reference, settings.window, settings.min_texts, settings.interval_s,
+                           topic=Topics(parts.settings.kafka.topic_prefix).risk,
+                           # a copy: the model thread uses the engine's tokenizer meanwhile
+                           count_unknown=partial(unknown_counts, copy.deepcopy(loaded.tokenizer)))
+    parts.metrics.register(DriftGauges(monitor))
+    return monitor
 
 
 def _aggregate(parts: _Parts) -> Aggregate:

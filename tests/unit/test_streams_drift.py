@@ -1,0 +1,161 @@
+"""Feed drift (pure): PSI, the rolling window, the monitor's readings and records, and the
+score stage feeding it."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from models.profile import CONFIDENCE_BINS, confidence_bin, summarise
+from models.records import Prediction
+from streams.contracts import Document, RiskUpdate
+from streams.drift import (
+    DriftGauges,
+    DriftMonitor,
+    DriftWindow,
+    Observation,
+    Stats,
+    compare,
+    drift_ticker,
+    is_drift_ticker,
+    psi,
+    references_by_kind,
+)
+from streams.metrics import Metrics
+from streams.processing import RawMessage, Score
+from support.engine import StandInEngine
+
+
+def _obs(label: str, confidence: float = 0.97, linked: bool = True, unk: int = 0,
+         tokens: int = 10) -> Observation:
+    return Observation(label, confidence, linked, unk, tokens)
+
+
+def test_psi_is_zero_for_the_same_shares_and_grows_with_the_shift() -> None:
+    ref = [0.2, 0.5, 0.3]
+    assert psi(ref, ref) == 0.0
+    small = psi(ref, [0.25, 0.45, 0.3])
+    large = psi(ref, [0.7, 0.2, 0.1])
+    assert 0 < small < 0.1 < 0.25 < large
+    # the textbook formula on one pair of bins
+    assert psi([0.5, 0.5], [0.6, 0.4]) == pytest.approx(
+        0.1 * math.log(0.6 / 0.5) + (-0.1) * math.log(0.4 / 0.5))
+
+
+def test_psi_of_an_empty_bin_is_finite_and_bin_counts_must_match() -> None:
+    assert math.isfinite(psi([0.0, 1.0], [1.0, 0.0]))
+    with pytest.raises(ValueError, match="bins"):
+        psi([0.5, 0.5], [1.0])
+
+
+def test_confidence_bins_cover_one_third_to_one() -> None:
+    assert confidence_bin(1 / 3) == 0
+    assert confidence_bin(0.2) == 0
+    assert confidence_bin(1.0) == CONFIDENCE_BINS - 1
+    assert confidence_bin(0.34 + (2 / 3) / 2) == CONFIDENCE_BINS // 2
+
+
+def test_window_keeps_the_last_n_and_its_counts() -> None:
+    window = DriftWindow(size=4)
+    for label in ("negative", "negative", "neutral", "positive", "positive", "positive"):
+        window.add(_obs(label, linked=label != "neutral", unk=1 if label == "neutral" else 0))
+    stats = window.stats()
+    assert stats.n == 4
+    assert stats.label_shares == (0.0, 0.25, 0.75)
+    assert stats.no_ticker_share == 0.25
+    assert stats.unknown_token_share == pytest.approx(1 / 40)
+    assert sum(stats.confidence_hist) == pytest.approx(1.0)
+
+
+def test_live_statistics_match_the_reference_profile_definition() -> None:
+    """streams.drift (live) and models.profile (reference) compute the same four numbers."""
+    preds = [Prediction("negative", {}, 0.4), Prediction("positive", {}, 0.95),
+             Prediction("neutral", {}, 0.7)]
+    counts = [(1, 8), (0, 5), (2, 7)]
+    reference = Stats.from_dict(summarise(preds, counts))
+    live = Stats.of(Observation(p.sentiment, p.confidence, bool(p.tickers), u, t)
+                    for p, (u, t) in zip(preds, counts, strict=True))
+    assert live == reference
+
+
+def _reference(labels: dict[str, float]) -> dict:
+    hist = [0.0] * CONFIDENCE_BINS
+    hist[-1] = 1.0
+    return {"n": 100, "label_shares": labels, "confidence_hist": hist, "no_ticker_share": 0.1,
+            "unknown_token_share": 0.0}
+
+
+PROFILE = {"sources": {"fpb": _reference({"negative": 0.2, "neutral": 0.5, "positive": 0.3}),
+                       "tfns": _reference({"negative": 0.3, "neutral": 0.4, "positive": 0.3})}}
+
+
+def test_kinds_map_to_profile_sources() -> None:
+    refs = references_by_kind(PROFILE)
+    assert set(refs) == {"news", "social", "filing"}
+    assert refs["news"] == refs["filing"] != refs["social"]
+    assert references_by_kind(None) == {}
+
+
+def test_monitor_publishes_a_kind_once_per_interval_after_min_texts() -> None:
+    monitor = DriftMonitor(references_by_kind(PROFILE), window=50, min_texts=10, interval_s=60,
+                           topic="tp.risk")
+    monitor.observe("news", [_obs("negative", 0.5)] * 9)
+    assert monitor.due(1000.0, "m1") == []  # 9 < min_texts
+    monitor.observe("news", [_obs("negative", 0.5)])
+    (update,) = monitor.due(1000.0, "m1")
+    assert update.ticker == drift_ticker("news") == "DRIFT:NEWS" and is_drift_ticker("drift:news")
+    assert update.components["psi"] > 1.0  # all negative, low confidence: far from the profile
+    assert update.components["texts"] == 10 and update.model_version == "m1"
+    RiskUpdate.model_validate_json(update.model_dump_json())  # a valid risk-topic record
+    assert monitor.due(1059.0, "m1") == []
+    published = monitor.publish(1060.0, "m1")
+    assert [(t, k) for t, k, _ in published] == [("tp.risk", b"DRIFT:NEWS")]
+
+
+def test_a_feed_like_the_reference_reads_low() -> None:
+    ref = references_by_kind(PROFILE)["news"]
+    like = [_obs("negative")] * 20 + [_obs("neutral")] * 50 + [_obs("positive")] * 30
+    reading = compare("news", Stats.of(like), ref)
+    assert reading.psi < 0.01
+    shifted = compare("news", Stats.of([_obs("neutral", 0.4)] * 100), ref)
+    assert shifted.psi_labels > 0.25 and shifted.psi_confidence > 0.25
+
+
+def test_kinds_without_a_reference_are_not_watched() -> None:
+    monitor = DriftMonitor({"news": Stats.from_dict(PROFILE["sources"]["fpb"])})
+    monitor.observe("social", [_obs("neutral")] * 5)
+    assert monitor.readings() == []
+
+
+def test_gauges_expose_each_kind() -> None:
+    monitor = DriftMonitor(references_by_kind(PROFILE))
+    monitor.observe("social", [_obs("neutral", linked=False, unk=5, tokens=10)] * 4)
+    families = {f.name: f for f in DriftGauges(monitor).collect()}
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in families.values() for s in f.samples}
+    assert samples[("tickerpulse_drift_no_ticker_share", (("kind", "social"),))] == 1.0
+    assert samples[("tickerpulse_drift_unknown_token_share", (("kind", "social"),))] == 0.5
+    assert ("tickerpulse_drift_psi", (("feature", "labels"), ("kind", "social"))) in samples
+
+
+def test_score_stage_feeds_the_monitor_and_sends_readings_to_the_risk_topic() -> None:
+    monitor = DriftMonitor(references_by_kind(PROFILE), min_texts=3, interval_s=60,
+                           topic="tp.risk", count_unknown=lambda texts: [(1, 4)] * len(texts))
+    score = Score(StandInEngine(), Metrics(), clock=lambda: 1_767_600_000.0, drift=monitor)
+    texts = ["Apple shares fall after weak quarter", "Weather is nice today",
+             "$MSFT crashes on probe"]
+    batch = []
+    for i, text in enumerate(texts):
+        doc = Document.model_validate({
+            "doc_id": f"news:t:{i}", "kind": "news", "source": "t", "text": text, "excerpt": text,
+            "published_at": "2026-01-05T08:00:00Z", "ingested_at": "2026-01-05T08:00:00Z"})
+        batch.append(RawMessage("tp.docs", 0, i, None, doc.model_dump_json().encode()))
+    out = asyncio.run(score.handle(batch))
+    assert out.records  # scoring goes on as before
+    ((topic, key, value),) = out.side
+    assert (topic, key) == ("tp.risk", b"DRIFT:NEWS")
+    update = RiskUpdate.model_validate_json(value)
+    assert update.components["no_ticker_share"] == pytest.approx(1 / 3)
+    assert update.components["unknown_token_share"] == 0.25
