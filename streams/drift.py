@@ -23,17 +23,19 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from models.profile import CONFIDENCE_BINS, confidence_bin
 from models.records import SENTIMENT_LABELS, Prediction
 from streams.contracts import RiskUpdate
+from streams.sources import SOURCES
 
 PSI_EPSILON = 1e-4  # a share of 0 counts as this much, so an empty bin does not give infinity
 DRIFT_TICKER_PREFIX = "DRIFT:"
 # A stream document kind -> the validation source of the reference profile that looks like it.
-PROFILE_SOURCE: dict[str, str] = {"news": "fpb", "social": "tfns", "filing": "fpb"}
+PROFILE_SOURCE: dict[str, str] = {s.kind: s.profile_source for s in SOURCES}
 
 
 def drift_ticker(kind: str) -> str:
@@ -90,13 +92,13 @@ class Stats:
         return window.stats()
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> Stats:
+    def from_dict(cls, data: Mapping[str, Any]) -> Stats:
         labels = data["label_shares"]
         return cls(int(data["n"]), tuple(float(labels[k]) for k in SENTIMENT_LABELS),
                    tuple(float(x) for x in data["confidence_hist"]),
                    float(data["no_ticker_share"]), float(data["unknown_token_share"]))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"n": self.n, "label_shares": dict(zip(SENTIMENT_LABELS, self.label_shares,
                                                       strict=True)),
                 "confidence_hist": list(self.confidence_hist),
@@ -153,7 +155,7 @@ class Reading:
     def psi(self) -> float:
         return max(self.psi_labels, self.psi_confidence)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "texts": self.window.n, "psi": self.psi,
                 "psi_labels": self.psi_labels, "psi_confidence": self.psi_confidence,
                 "no_ticker_share": self.window.no_ticker_share,
@@ -165,7 +167,7 @@ def compare(kind: str, window: Stats, reference: Stats) -> Reading:
                    psi(reference.confidence_hist, window.confidence_hist))
 
 
-def references_by_kind(profile: Mapping | None) -> dict[str, Stats]:
+def references_by_kind(profile: Mapping[str, Any] | None) -> dict[str, Stats]:
     """The reference statistics of each document kind, from a card's ``reference_profile``
     (``{"sources": {"fpb": {...}, "tfns": {...}}}``) through :data:`PROFILE_SOURCE`."""
     sources = (profile or {}).get("sources", {})

@@ -2,15 +2,16 @@
 
 An entry names the source's kind (``Document.kind``), its raw topic (dead letters go to
 ``<topic>.dlq``), the contract its producers write, what the codec checks of a valid record
-(:class:`InputFacts`), how the record becomes the :class:`Document` the model reads, and its
-source weight in the risk score. Topic creation, the ingest agent, the codec and the risk
-score all read this table; nothing else lists the sources. Adding one is one entry here plus
+(:class:`InputFacts`), how the record becomes the :class:`Document` the model reads, its
+source weight in the risk score, and the model's validation set its drift is measured
+against. Topic creation, the ingest agent, the codec, the risk score and the drift monitor
+all read this table; nothing else lists the sources. Adding one is one entry here plus
 its contract (and its kind in ``DocumentKind``) in :mod:`streams.contracts`::
 
-    kind     topic         contract     weight in the risk score
-    news     news.raw      NewsArticle  risk.news_weight
-    social   social.raw    SocialPost   risk.social_weight x reach x engagement
-    filing   filings.raw   Filing       risk.filing_weight
+    kind     topic         contract     weight in the risk score                  drift reference
+    news     news.raw      NewsArticle  risk.news_weight                          fpb
+    social   social.raw    SocialPost   risk.social_weight x reach x engagement   tfns
+    filing   filings.raw   Filing       risk.filing_weight                        fpb
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ class InputSource(Generic[R]):
     facts: Callable[[R], InputFacts]
     to_document: Callable[[R, datetime], Document]  # (valid record, ingest time)
     weight: Callable[[ScoredMention, RiskSettings], float]  # source weight of one mention
+    # The model's validation set whose texts look like this source's: the drift reference
+    # (streams/drift.py, models/profile.py).
+    profile_source: str
 
     def document(self, record: BaseModel, ingested_at: datetime) -> Document:
         if not isinstance(record, self.contract):
@@ -146,11 +150,12 @@ def _filing_weight(m: ScoredMention, cfg: RiskSettings) -> float:
 # ---- the table ----------------------------------------------------------------------------
 
 SOURCES: tuple[InputSource[Any], ...] = (
-    InputSource("news", "news.raw", NewsArticle, _news_facts, _news_document, _news_weight),
+    InputSource("news", "news.raw", NewsArticle, _news_facts, _news_document, _news_weight,
+                profile_source="fpb"),
     InputSource("social", "social.raw", SocialPost, _social_facts, _social_document,
-                _social_weight),
+                _social_weight, profile_source="tfns"),
     InputSource("filing", "filings.raw", Filing, _filing_facts, _filing_document,
-                _filing_weight),
+                _filing_weight, profile_source="fpb"),
 )
 _BY_KIND: dict[str, InputSource[Any]] = {s.kind: s for s in SOURCES}
 _BY_CONTRACT: dict[type[BaseModel], InputSource[Any]] = {s.contract: s for s in SOURCES}
