@@ -16,8 +16,9 @@ from pathlib import Path
 import torch
 
 from models.card import write_card
-from models.data import load_corpus
-from models.settings import ModelSettings
+from models.data import Corpus, load_corpus
+from models.profile import store_profile
+from models.settings import EngineSettings, ModelSettings
 from models.store import default_model_dir, load_model
 from models.train import TrainConfig, train
 
@@ -36,8 +37,8 @@ RECIPES: dict[str, dict] = {
         "max_length": 64,
         "warmup": 0.06,
         "entity_repeat": 3,
-        "source_repeat": {"fpb": 2},
         "mixed_repeat": 3,
+        "gazetteer": False,
         "freeze_word_embeddings": True,
     },
     "full": {
@@ -50,6 +51,8 @@ RECIPES: dict[str, dict] = {
         "max_length": 96,
         "warmup": 0.06,
         "entity_repeat": 3,
+        "mixed_repeat": 3,
+        "gazetteer": False,
         "freeze_word_embeddings": False,
     },
 }
@@ -72,6 +75,17 @@ def expected_minutes(recipe: str, steps: int) -> float:
     if not bf16_supported():
         per_step *= 1.5
     return (steps * per_step + 150) / 60
+
+
+def profile_model(directory: Path, settings: ModelSettings, corpus: Corpus) -> dict:
+    """The reference profile of the model in ``directory`` on its validation texts."""
+    from models.api import load_engine
+    from models.profile import profile
+
+    texts = {source: [e.text for e in rows] for source, rows in corpus.sentiment_val.items()}
+    with load_engine(settings.model_copy(update={"path": str(directory)}),
+                     EngineSettings(max_wait_ms=0.0)) as engine:
+        return profile(engine, texts)
 
 
 def build_default(
@@ -121,4 +135,5 @@ def build_default(
     card["recipe"] = recipe
     card["build_seconds"] = round(time.monotonic() - started, 1)
     write_card(target, card)
+    card = store_profile(target, profile_model(target, settings, corpus))  # drift baseline
     return target, card
