@@ -59,7 +59,8 @@ class TrainConfig:
     steps: int | None = None  # optimizer steps; None: `epochs` passes over the data
     eval_every: int | None = None
     device: str = "auto"  # auto | cpu | cuda
-    gazetteer: bool = True  # company names as an input feature (models.gazetteer)
+    gazetteer: bool = False  # company names as an input feature (models.gazetteer); off by
+    # default: it lowered ORG F1 (docs/model.md)
     universe_file: Path | None = None  # the SEC ticker list, when there is one
     log_dir: Path | None = None
     threads: int = 0
