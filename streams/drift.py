@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -186,6 +186,7 @@ class DriftMonitor:
     interval_s: float = 60.0
     topic: str = "risk"  # where :meth:`publish` sends the readings
     count_unknown: Callable[[Sequence[str]], list[tuple[int, int]]] | None = None
+    sink: Callable[[list[RiskUpdate]], Awaitable[None]] | None = None  # e.g. DriftStore.save
     windows: dict[str, DriftWindow] = field(default_factory=dict)
     _published: dict[str, float] = field(default_factory=dict)
     _seq: int = 0
@@ -207,10 +208,12 @@ class DriftMonitor:
             self.observe(kind, [Observation(pred.sentiment, pred.confidence, is_linked, unk,
                                             total)])
 
-    def publish(self, now: float, model_version: str) -> list[tuple[str, bytes, bytes]]:
-        """(topic, key, value) of the readings :meth:`due` now."""
-        return [(self.topic, u.ticker.encode(), u.model_dump_json().encode())
-                for u in self.due(now, model_version)]
+    async def publish(self, now: float, model_version: str) -> list[tuple[str, bytes, bytes]]:
+        """(topic, key, value) of the readings :meth:`due` now, given to ``sink`` first."""
+        updates = self.due(now, model_version)
+        if updates and self.sink is not None:
+            await self.sink(updates)
+        return [(self.topic, u.ticker.encode(), u.model_dump_json().encode()) for u in updates]
 
     def readings(self) -> list[Reading]:
         return [compare(kind, w.stats(), self.reference[kind])

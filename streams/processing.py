@@ -256,7 +256,7 @@ class Score:
         out = Output([(m.ticker.encode(), encode_bounded(m, size))
                       for m in await self.process(docs)], dead)
         if self.drift is not None:  # drift readings go to the risk topic (streams.drift)
-            out.side = self.drift.publish(self.clock(), self.engine.model_version)
+            out.side = await self.drift.publish(self.clock(), self.engine.model_version)
         return out
 
 

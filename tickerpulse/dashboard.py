@@ -16,11 +16,12 @@ from fastapi import FastAPI
 
 from alerts.store.repository import AlertStore
 from alerts.store.tokens import UNAVAILABLE_ERRORS, TokenStore, with_connect_timeout
-from streams.store import RedisKeys, RetryingRedis, RiskStore, connect
+from streams.store import DriftStore, RedisKeys, RetryingRedis, RiskStore, connect
 from tickerpulse.api.alerts import alerts_router, snapshot_history
 from tickerpulse.api.app import create_app
 from tickerpulse.api.auth import Authenticator
 from tickerpulse.api.backends import BoundedRiskReader, bounded_history
+from tickerpulse.api.drift import drift_router
 from tickerpulse.api.metrics import ApiMetrics
 from tickerpulse.settings import Settings
 
@@ -72,7 +73,9 @@ def build_dashboard(settings: Settings, *, host: str | None = None) -> Dashboard
         BoundedRiskReader(risk, api.backend_timeout_s),
         bounded_history(snapshot_history(store), api.backend_timeout_s, UNAVAILABLE_ERRORS),
         [alerts_router(store, timedelta(days=api.max_silence_days), auth,
-                       api.backend_timeout_s)],
+                       api.backend_timeout_s),
+         drift_router(DriftStore(redis, RedisKeys(settings.redis.key_prefix)).load,
+                      api.backend_timeout_s)],
         auth=auth, checks={"redis": redis_ready, "sql": sql_ready},
         readiness_timeout_s=api.readiness_timeout_s,
         metrics=ApiMetrics(settings.model.path or "default"), access_log=api.access_log,

@@ -16,6 +16,7 @@ from streams.health import Check
 from streams.metrics import Metrics
 from streams.processing import Aggregate, Ingest, Score
 from streams.store import (
+    DriftStore,
     RedisKeys,
     RedisNoveltyIndex,
     RetryingRedis,
@@ -100,7 +101,8 @@ def _drift_monitor(parts: _Parts, engine: InferenceEngine) -> DriftMonitor | Non
     monitor = DriftMonitor(reference, settings.window, settings.min_texts, settings.interval_s,
                            topic=Topics(parts.settings.kafka.topic_prefix).risk,
                            # a copy: the model thread uses the engine's tokenizer meanwhile
-                           count_unknown=partial(unknown_counts, copy.deepcopy(loaded.tokenizer)))
+                           count_unknown=partial(unknown_counts, copy.deepcopy(loaded.tokenizer)),
+                           sink=DriftStore(parts.redis, parts.keys).save)
     parts.metrics.register(DriftGauges(monitor))
     return monitor
 

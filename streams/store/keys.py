@@ -20,6 +20,8 @@ key                                    type    holds (TTL)
                                                900 (the volume decayed to any time t is
                                                exp(score - t / 900): the cross-section for
                                                buzz; entries decayed below 0.01 are trimmed)
+``drift``                              hash    kind -> latest drift reading (``DRIFT:<KIND>``
+                                               RiskUpdate JSON)                        (1 day)
 ``nov:dec:<doc>``                      string  novelty verdict of a doc  (novelty.window_s)
 ``nov:x:<hash>``                       string  first doc id with this normalised text    (same)
 ``nov:sig:<doc>``                      string  MinHash signature, 64 x uint32            (same)
@@ -50,6 +52,10 @@ class RedisKeys:
 
     def _tag(self, ticker: str) -> str:
         return f"{{r{risk_shard(ticker)}}}"
+
+    @property
+    def drift(self) -> str:
+        return f"{self.prefix}drift"
 
     def risk_state(self, ticker: str) -> str:
         return f"{self.prefix}risk:state:{self._tag(ticker)}:{ticker}"

@@ -110,7 +110,7 @@ def test_monitor_publishes_a_kind_once_per_interval_after_min_texts() -> None:
     assert update.components["texts"] == 10 and update.model_version == "m1"
     RiskUpdate.model_validate_json(update.model_dump_json())  # a valid risk-topic record
     assert monitor.due(1059.0, "m1") == []
-    published = monitor.publish(1060.0, "m1")
+    published = asyncio.run(monitor.publish(1060.0, "m1"))
     assert [(t, k) for t, k, _ in published] == [("tp.risk", b"DRIFT:NEWS")]
 
 
@@ -159,3 +159,37 @@ def test_score_stage_feeds_the_monitor_and_sends_readings_to_the_risk_topic() ->
     update = RiskUpdate.model_validate_json(value)
     assert update.components["no_ticker_share"] == pytest.approx(1 / 3)
     assert update.components["unknown_token_share"] == 0.25
+
+
+def test_drift_api_lists_the_latest_reading_per_kind() -> None:
+    import httpx
+
+    from tickerpulse.api.app import create_app
+    from tickerpulse.api.drift import drift_router
+
+    monitor = DriftMonitor(references_by_kind(PROFILE), min_texts=1)
+    monitor.observe("social", [_obs("neutral", 0.5, linked=False)] * 3)
+    updates = monitor.due(1_767_600_000.0, "m1")
+
+    async def load() -> list[RiskUpdate]:
+        return updates
+
+    class NoRisk:
+        async def latest_all(self) -> list[RiskUpdate]:
+            return []
+
+        async def latest(self, ticker: str) -> None:
+            return None
+
+    app = create_app(NoRisk(), extra_routers=[drift_router(load, 1.0)])
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.get("/api/v1/drift")
+
+    response = asyncio.run(get())
+    assert response.status_code == 200
+    (row,) = response.json()["kinds"]
+    assert row["kind"] == "social" and row["texts"] == 3 and row["no_ticker_share"] == 1.0
+    assert row["psi"] == max(row["psi_labels"], row["psi_confidence"]) > 0.25
