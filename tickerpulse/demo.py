@@ -149,6 +149,7 @@ def _demo_env(bootstrap: str, hook_url: str, secret: str, port: int, out: Path) 
         ),
         "TICKERPULSE_ALERTS__SCHEDULER__SNAPSHOT_INTERVAL_MIN": "0.25",
         "TICKERPULSE_API__PORT": str(port),
+        "TICKERPULSE_STREAM__WEB_PORT": str(free_port()),
         "TICKERPULSE_API__PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
 
@@ -173,14 +174,30 @@ def _port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
+def _wait_ready(worker: subprocess.Popen[bytes], port: int, timeout_s: float) -> None:
+    """Until the worker's /readyz says ready (a busy machine may take minutes to load it)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise click.ClickException(f"worker exited ({worker.returncode})")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise click.ClickException(f"the worker was not ready within {timeout_s:.0f} s")
+
+
 def _drive(  # noqa: PLR0913 - the demo's knobs
     procs: dict[str, subprocess.Popen[bytes]], env: dict[str, str], port: int,
     duration_s: float, rate: float, keep: bool, out: Path, receiver: DemoReceiver,
 ) -> None:
-    wait_for_port("127.0.0.1", port, timeout_s=60)
+    wait_for_port("127.0.0.1", port, timeout_s=180)  # a busy machine imports slowly
     base = f"http://127.0.0.1:{port}"
     click.echo(f"dashboard: {base}/   (logs in {out}/)")
-    click.echo("waiting for the worker to join its consumer group…")
+    click.echo("waiting for the worker to be ready and join its consumer group…")
+    _wait_ready(procs["worker"], int(env["TICKERPULSE_STREAM__WEB_PORT"]), timeout_s=300)
     time.sleep(8)
     count = int(rate * duration_s)
     feed = _spawn(["simulate", "--rate", str(rate), "--count", str(count),
@@ -189,14 +206,21 @@ def _drive(  # noqa: PLR0913 - the demo's knobs
     procs["feed"] = feed  # the caller's finally stops the feed with the services
     series: dict[str, list[tuple[float, float]]] = {}
     started = time.monotonic()
-    with httpx.Client(base_url=base, timeout=5) as client:
+    with httpx.Client(base_url=base, timeout=20) as client:
         while True:
             time.sleep(10)
             for name, proc in services.items():
                 if proc.poll() is not None:
                     raise click.ClickException(f"{name} exited ({proc.returncode}); see {out}")
-            board = client.get("/api/v1/risk").json()
             elapsed = time.monotonic() - started
+            try:
+                board = client.get("/api/v1/risk").json()
+            except httpx.HTTPError as exc:  # a busy machine: show the board next time
+                click.echo(f"\n[{elapsed:5.0f}s] the dashboard did not answer ({exc!r})")
+                if elapsed > duration_s + 120:
+                    raise click.ClickException(
+                        f"the dashboard stopped answering; see {out}") from exc
+                continue
             for u in board["tickers"]:
                 series.setdefault(u["ticker"], []).append((elapsed, u["score"]))
             click.echo(f"\n[{elapsed:5.0f}s] feed {'running' if feed.poll() is None else 'done'}, "
