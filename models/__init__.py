@@ -1,29 +1,18 @@
 """tickerpulse ML layer: datasets, fine-tuning, evaluation, the inference engine, linking.
 
 Takes texts, gives predictions; imports nothing from streams/alerts/tickerpulse. The public
-names (see `models.api`) are imported lazily so that `models.settings` stays light.
+names are those of `models.api` (its `__all__`), imported lazily on first use so that
+`models.settings` stays light (no torch).
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
-
-__all__ = [
-    "ENTITY_TYPES",
-    "SENTIMENT_LABELS",
-    "Entity",
-    "InferenceEngine",
-    "ModelError",
-    "ModelNotFoundError",
-    "Prediction",
-    "TickerLink",
-    "load_engine",
-]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from models import api
-
+    api = importlib.import_module("models.api")
+    if name in api.__all__:
         return getattr(api, name)
     raise AttributeError(f"module 'models' has no attribute {name!r}")

@@ -5,7 +5,14 @@ from __future__ import annotations
 from models.engine import InferenceEngine
 from models.errors import ModelError, ModelNotFoundError
 from models.loader import load_engine
-from models.records import ENTITY_TYPES, SENTIMENT_LABELS, Entity, Prediction, TickerLink
+from models.records import (
+    ENTITY_TYPES,
+    SENTIMENT_LABELS,
+    Entity,
+    Prediction,
+    TargetSentiment,
+    TickerLink,
+)
 
 __all__ = [
     "ENTITY_TYPES",
@@ -15,6 +22,7 @@ __all__ = [
     "ModelError",
     "ModelNotFoundError",
     "Prediction",
+    "TargetSentiment",
     "TickerLink",
     "load_engine",
 ]
