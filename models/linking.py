@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from models import evidence as ev
+import models.evidence as ev
 from models.catalogue import Catalogue, Name, load_catalogue
 from models.records import Entity, TickerLink
 from models.tickers import is_ticker, normalise_ticker

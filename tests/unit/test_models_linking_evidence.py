@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from models import evidence as ev
+import models.evidence as ev
 from models.catalogue import clean_name, load_catalogue
 from models.linking import TickerLinker
 from models.records import Entity
