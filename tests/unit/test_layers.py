@@ -92,3 +92,11 @@ def test_harness_checkers_catch_what_they_forbid(tmp_path: Path) -> None:
     bad.write_text("from test_alerts_receiver import Receiver\nfrom .helpers import x\n"
                    "import conftest\nfrom support.alerts import Receiver\n")
     assert _test_to_test_imports(bad) == ["test_alerts_receiver", ".helpers", "conftest"]
+
+
+def test_the_models_package_names_what_models_api_exports():
+    import models
+    import models.api
+
+    assert sorted(models.__all__) == sorted(models.api.__all__)
+    assert all(getattr(models, name) is getattr(models.api, name) for name in models.__all__)
