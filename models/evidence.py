@@ -95,6 +95,13 @@ def is_title_case(text: str) -> bool:
     return upper + lower >= 2 and upper >= 0.85 * (upper + lower)
 
 
+def sentence_initial(text: str, start: int) -> bool:
+    """Nothing but a sentence break (or a headline separator) before ``start``: there a
+    capital letter says nothing about a name."""
+    head = text[:start].rstrip(" \"'“‘(")
+    return not head or head[-1] in ".!?:;-–—|"
+
+
 def _capitalised(word: str) -> bool:
     return word[:1].isupper()
 

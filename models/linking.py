@@ -212,7 +212,11 @@ def _name_confidence(
 ) -> tuple[float, bool]:
     """(confidence, weak) of a name match; confidence 0 = not a candidate at all."""
     scale = 1.0 if entry.kind == "alias" else 0.95
-    if org is not None:
+    several_words = " " in entry.surface  # "Lockheed Martin": a name, not a word
+    # The model tags an ordinary word that opens a sentence as ORG as readily as a company
+    # ("Apple orchards", "Target practice"): there its tag alone is no evidence.
+    if org is not None and (entry.unambiguous or entry.distinctive or several_words or (
+            capitalised and not ev.sentence_initial(text, start))):
         exact = org.start == start or org.end == end
         return (0.9 if exact else 0.75) * scale, False
     context = ev.has_context(text, start, end)
@@ -222,7 +226,8 @@ def _name_confidence(
         if capitalised:
             return 0.6, False
         return (0.5, False) if context else (0.0, True)
-    if entry.distinctive and capitalised:
+    if capitalised and (entry.distinctive or (
+            several_words and entry.kind != "registered" and not ev.is_title_case(text))):
         return 0.55, False
     return (0.5, True) if capitalised else (0.0, True)
 

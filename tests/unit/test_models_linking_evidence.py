@@ -72,7 +72,7 @@ def test_an_org_span_wider_than_the_match_is_a_longer_name(linker):
     assert linked(linker, text, [org(text, "BG Group")]) == {}
     text = "Advice firm Pearson Jones was bought"
     assert linked(linker, text, [org(text, "Pearson Jones")]) == {}
-    text = "Pearson raised its guidance"  # ORG on the name itself: a link, sure
+    text = "Analysts like Pearson after the update"  # ORG on the name itself: a link, sure
     assert linked(linker, text, [org(text, "Pearson")])["PSO"].confidence >= 0.85
 
 
@@ -195,3 +195,19 @@ def test_a_name_is_written_with_every_word_capitalised(linker):
     assert linked(linker, "Texas instruments shares were sold") == {}
     assert set(linked(linker, "Texas Instruments shares fall")) == {"TXN"}
     assert set(linked(linker, "3M settles earplug lawsuits, shares rise")) == {"MMM"}
+
+
+def test_an_org_tag_on_an_ordinary_word_opening_a_sentence_is_no_evidence(linker):
+    for text, surface in [("Apple orchards report a bumper crop", "Apple"),
+                          ("Target practice was cancelled. Shell companies hid it", "Shell"),
+                          ("my apple watch died again", "apple")]:
+        assert linked(linker, text, [org(text, surface)]) == {}
+    text = "Goldman raises its price target on Apple"  # mid-sentence, capitalised
+    assert set(linked(linker, text, [org(text, "Apple")])) == {"AAPL"}
+    text = "Halliburton sees weaker demand"  # distinctive: sure with the tag
+    assert linked(linker, text, [org(text, "Halliburton")])["HAL"].confidence >= 0.85
+
+
+def test_a_name_of_several_capitalised_words_is_a_name(linker):
+    assert set(linked(linker, "Lockheed Martin wins a fighter jet contract")) == {"LMT"}
+    assert linked(linker, "Best Buy Deals Today On Every Laptop") == {}  # Title Case: no
