@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from tickerpulse.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 WATCH = ("AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "GOOGL")
+FEED_RATE = 8.0
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,12 @@ async def run_feed(env: dict[str, str], tmp_path: Path, kafka_bootstrap: str, re
         worker.wait_ready()
         feed = Feed(watchlist=WATCH, shock="NVDA", rumour="TSLA", shock_at=0.5, seed=11,
                     run_id=run)
-        messages = list(feed.messages(count))
+        # event times as a feed of FEED_RATE messages/s gives them, ending now: risk sees the
+        # minutes a real feed takes (a buzz needs risk.buzz_min_history_s of history)
+        start = datetime.now(UTC) - timedelta(seconds=count / FEED_RATE)
+        ticks = iter(range(count))
+        messages = list(feed.messages(
+            count, clock=lambda: start + timedelta(seconds=next(ticks) / FEED_RATE)))
         t0 = time.monotonic()
         await publish(messages, kafka, rate=None)
         docs = await read_topic(kafka_bootstrap, topics.docs, expect=count, timeout_s=120)
