@@ -73,7 +73,7 @@ PAIRS: tuple[tuple[str, str, str, str], ...] = (  # (riser, faller, its name, it
     ("KO", "PEP", "Coca-Cola", "PepsiCo"),
 )
 MIXED = [
-    "{up} shares jump on record output while {down} sinks after a refinery outage",
+    "{up} shares jump on record output while {down} sinks after a plant outage",
     "{up} lifted by strong volumes while {down} slumps on weak demand",
     "Analysts upgrade {up} on robust margins while {down} tumbles on a profit warning",
 ]
