@@ -19,9 +19,9 @@ CONTEXT_WORDS = frozenset(
     "shares share stock stocks inc inc. corp corp. corporation plc ltd llc nyse nasdaq "
     "earnings ceo cfo chief executive revenue revenues profit profits quarterly guidance "
     "outlook forecast forecasts dividend dividends buyback buybacks analysts analyst "
-    "investors shareholders downgrade downgrades downgraded upgrade upgrades upgraded ipo "
-    "acquisition acquire acquires merger valuation estimates results premarket recall "
-    "recalls".split()
+    "investors shareholders shareholder downgrade downgrades downgraded upgrade upgrades "
+    "upgraded ipo acquisition acquire acquires merger valuation estimates results premarket "
+    "recall recalls".split()
 )
 _CONTEXT_AFTER = CONTEXT_WORDS - frozenset("analysts analyst investors shareholders".split())
 # Capitalised words that may follow a company name without making it a longer name.
@@ -80,8 +80,12 @@ def has_context(text: str, start: int, end: int, before: int = 3, after: int = 4
         return True
     if any(_norm(w) in CONTEXT_WORDS for w in words_before(text, start, before)):
         return True
+    after_words = words_after(text, end, after)
+    if (after_words[:1] == ["to"] and len(after_words) > 1 and after_words[1].islower()
+            and sentence_initial(text, start)):
+        return True  # a headline's "Apple to hold...", "Pearson to sell...": a company acts
     # "Rational investors", "Progressive analysts": after a name, people are no evidence
-    return any(_norm(w) in _CONTEXT_AFTER for w in words_after(text, end, after))
+    return any(_norm(w) in _CONTEXT_AFTER for w in after_words)
 
 
 @functools.lru_cache(maxsize=256)

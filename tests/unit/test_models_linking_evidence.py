@@ -211,3 +211,10 @@ def test_an_org_tag_on_an_ordinary_word_opening_a_sentence_is_no_evidence(linker
 def test_a_name_of_several_capitalised_words_is_a_name(linker):
     assert set(linked(linker, "Lockheed Martin wins a fighter jet contract")) == {"LMT"}
     assert linked(linker, "Best Buy Deals Today On Every Laptop") == {}  # Title Case: no
+
+
+def test_a_headline_where_the_company_acts(linker):
+    assert set(linked(linker, "Pearson to sell its stake in a publisher")) == {"PSO"}
+    assert set(linked(linker, "Apple to hold annual shareholder meeting on Monday")) == {"AAPL"}
+    assert linked(linker, "Target practice to resume in spring") == {}
+    assert linked(linker, "They want Apple to pay more") == {}  # not where a headline opens
