@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from models.api import load_engine
 from models.card import CARD_JSON, read_card
 from models.linking import TickerLinker
-from models.loader import load_engine
 from models.profile import (
     CONFIDENCE_BINS,
     PROFILE_KEY,
