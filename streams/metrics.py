@@ -32,6 +32,13 @@ ingest_to_risk_seconds                 histogram  document ingest (``ingested_at
                                                   commit in Redis, per counted mention
 consumer_lag_messages{topic,partition} gauge      high watermark minus committed offset
 build_info{version,model_version}      gauge      always 1
+drift_psi{kind,feature}                gauge      PSI of the live window against the model's
+                                                  reference profile (``streams.drift``
+                                                  DriftGauges, read at scrape, like the three
+                                                  below)
+drift_no_ticker_share{kind}            gauge      share of the window's texts without a ticker
+drift_unknown_token_share{kind}        gauge      share of unknown tokens in the window
+drift_window_texts{kind}               gauge      texts in the window
 =====================================  =========  =========================================
 """
 
