@@ -190,6 +190,7 @@ class DriftMonitor:
     windows: dict[str, DriftWindow] = field(default_factory=dict)
     _published: dict[str, float] = field(default_factory=dict)
     _seq: int = 0
+    _seen: dict[str, None] = field(default_factory=dict)  # recent doc ids, oldest first
 
     def observe(self, kind: str, observations: Iterable[Observation]) -> None:
         if kind not in self.reference:
@@ -199,14 +200,27 @@ class DriftMonitor:
             window.add(obs)
 
     def observe_batch(self, kinds: Sequence[str], texts: Sequence[str],
-                      preds: Sequence[Prediction], linked: Sequence[bool]) -> None:
-        """One score batch: each text's kind, prediction and whether a ticker was linked."""
-        counts = (self.count_unknown(texts) if self.count_unknown is not None
+                      preds: Sequence[Prediction], linked: Sequence[bool],
+                      doc_ids: Sequence[str] | None = None) -> None:
+        """One score batch: each text's kind, prediction and whether a ticker was linked.
+        A document id seen lately is skipped: a batch scored again (a split batch, a replay
+        after a restart) does not count twice."""
+        fresh = [i for i in range(len(texts))
+                 if doc_ids is None or self._first_time(doc_ids[i])]
+        texts = [texts[i] for i in fresh]
+        counts = (self.count_unknown(texts) if self.count_unknown is not None and texts
                   else [(0, 0)] * len(texts))
-        for kind, pred, is_linked, (unk, total) in zip(kinds, preds, linked, counts,
-                                                       strict=True):
-            self.observe(kind, [Observation(pred.sentiment, pred.confidence, is_linked, unk,
-                                            total)])
+        for i, (unk, total) in zip(fresh, counts, strict=True):
+            self.observe(kinds[i], [Observation(preds[i].sentiment, preds[i].confidence,
+                                                linked[i], unk, total)])
+
+    def _first_time(self, doc_id: str) -> bool:
+        if doc_id in self._seen:
+            return False
+        self._seen[doc_id] = None
+        if len(self._seen) > 4 * self.window:
+            self._seen.pop(next(iter(self._seen)))
+        return True
 
     async def publish(self, now: float, model_version: str) -> list[tuple[str, bytes, bytes]]:
         """(topic, key, value) of the readings :meth:`due` now, given to ``sink`` first."""

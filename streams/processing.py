@@ -247,7 +247,8 @@ class Score:
                        for link, confidence in links)
         self.metrics.inc("scored_mentions_total", len(out))
         if self.drift is not None:
-            self.drift.observe_batch([d.kind for d in docs], [d.text for d in docs], preds, linked)
+            self.drift.observe_batch([d.kind for d in docs], [d.text for d in docs], preds, linked,
+                                     [d.doc_id for d in docs])
         return out
 
     async def handle(self, batch: Sequence[RawMessage]) -> Output:

@@ -193,3 +193,13 @@ def test_drift_api_lists_the_latest_reading_per_kind() -> None:
     (row,) = response.json()["kinds"]
     assert row["kind"] == "social" and row["texts"] == 3 and row["no_ticker_share"] == 1.0
     assert row["psi"] == max(row["psi_labels"], row["psi_confidence"]) > 0.25
+
+
+def test_a_document_scored_twice_counts_once() -> None:
+    monitor = DriftMonitor(references_by_kind(PROFILE), window=10)
+    preds = [Prediction("negative", {}, 0.9), Prediction("neutral", {}, 0.9)]
+    for _ in range(3):  # a split batch, then a replay after a restart
+        monitor.observe_batch(["news", "news"], ["a", "b"], preds, [True, False], ["d1", "d2"])
+    assert monitor.windows["news"].stats().n == 2
+    monitor.observe_batch(["news"], ["c"], preds[:1], [True], ["d3"])
+    assert monitor.windows["news"].stats().n == 3
