@@ -199,16 +199,7 @@ class AlertService:
 
     @staticmethod
     def _letter(message: Any, reason: str, detail: str) -> DeadLetter:
-        """The dead letter of ``message``, kept whole or, when too big to re-produce, as a
-        prefix with the original size and digest (as the stream worker's dead letters)."""
-        value: bytes = message.value or b""
-        digest = ""
-        if len(value) > Limits.max_message_bytes:
-            digest = hashlib.sha256(value).hexdigest()
-        key = message.key[:MAX_KEY_BYTES] if message.key else message.key
-        return DeadLetter(reason, detail[:500], message.topic, message.partition,
-                          message.offset, key, value[:OVERSIZE_PREFIX_BYTES] if digest else value,
-                          len(value), digest)
+        return dead_letter_of(message, reason, detail)
 
     async def _send_dead_letters(self, letters: list[DeadLetter]) -> None:
         """Produce each dead letter (before the offset commit: a crash repeats, never loses)."""
@@ -219,6 +210,19 @@ class AlertService:
             self.dead_letters += 1
             log.warning("dead-lettered %s[%d]@%d to %s: %s (%s)", letter.topic,
                         letter.partition, letter.offset, dlq, letter.reason, letter.detail)
+
+
+def dead_letter_of(message: Any, reason: str, detail: str) -> DeadLetter:
+    """The dead letter of a consumed ``message``, kept whole or, when too big to re-produce,
+    as a prefix with the original size and digest (as the stream worker's dead letters)."""
+    value: bytes = message.value or b""
+    digest = ""
+    if len(value) > Limits.max_message_bytes:
+        digest = hashlib.sha256(value).hexdigest()
+    key = message.key[:MAX_KEY_BYTES] if message.key else message.key
+    return DeadLetter(reason, detail[:500], message.topic, message.partition,
+                      message.offset, key, value[:OVERSIZE_PREFIX_BYTES] if digest else value,
+                      len(value), digest)
 
 
 def decode_failure(exc: Exception) -> tuple[str, str]:

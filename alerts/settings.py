@@ -130,6 +130,23 @@ class SchedulerSettings(BaseModel):
     )
 
 
+class ReviewQueueSettings(BaseModel):
+    """The review queue in SQL, filled from the `review` topic by the alerts worker."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True, description="The alerts worker stores the `review` topic in SQL."
+    )
+    consumer_group: str = Field(
+        default="tickerpulse-review", description="Consumer group reading the `review` topic."
+    )
+    max_items: int = Field(
+        default=5000, ge=1,
+        description="Most unlabelled items kept; beyond, the lowest priority ones are evicted.",
+    )
+
+
 class AlertSettings(BaseModel):
     """Alert rules, delivery and history."""
 
@@ -171,6 +188,7 @@ class AlertSettings(BaseModel):
     )
     retry: RetrySettings = Field(default_factory=RetrySettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    review: ReviewQueueSettings = Field(default_factory=ReviewQueueSettings)
 
     @field_validator("endpoints")
     @classmethod

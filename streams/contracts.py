@@ -5,7 +5,8 @@ Input (produced by feeds):      NewsArticle on ``news.raw``, SocialPost on ``soc
                                 their topics and weights, is :mod:`streams.sources`).
 Internal / output (ours):       Document on ``docs``, ScoredMention on ``scored`` (one per
                                 document x ticker, key = ticker), RiskUpdate on ``risk``
-                                (key = ticker).
+                                (key = ticker), ReviewCandidate on ``review`` (key =
+                                doc_id: a text worth a human label).
 
 Every record carries ``schema_version``; a record with a version its contract does not accept
 (:func:`accepted_versions`) is dead-lettered. JSON Schemas for producers and subscribers are
@@ -34,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from models.review import ReviewReason
 from models.tickers import MAX_TICKER_LENGTH, TICKER_PATTERN
 
 SCHEMA_VERSION = 1
@@ -244,6 +246,43 @@ class RiskUpdate(_Record):
     )
 
 
+class ReviewTarget(_Record):
+    """A ticker's or entity's own predicted sentiment in a review candidate."""
+
+    text: str = Field(max_length=256, description="Surface text in the document ('' when "
+                      "the ticker was only hinted).")
+    ticker: str | None = Field(default=None, max_length=64,
+                               description="The linked ticker; null for another entity.")
+    label: Sentiment
+    confidence: float = Field(ge=0.0, le=1.0)
+    source: Literal["entity", "document"] = Field(
+        description="'entity': the target head; 'document': the document's, given to it.")
+
+
+class ReviewCandidate(_Record):
+    """A fresh document worth a human label (topic ``review``, key = doc_id): see
+    docs/review.md for the reasons and the priority."""
+
+    schema_version: Literal[1] = 1
+    doc_id: str
+    kind: DocumentKind
+    source: str
+    text: str = Field(max_length=20_000, description="The text, cut to "
+                      "stream.review.max_text_chars.")
+    text_truncated: bool = False
+    text_hash: str = Field(min_length=1, max_length=64,
+                           description="Hash of the whole normalised text (novelty's exact "
+                           "hash): a second exact copy is not stored.")
+    model_version: str
+    label: Sentiment = Field(description="The document head's label.")
+    probabilities: Probabilities
+    confidence: float = Field(ge=0.0, le=1.0)
+    reasons: list[ReviewReason] = Field(min_length=1)
+    priority: float = Field(ge=0.0, le=1.0)
+    targets: list[ReviewTarget] = Field(default_factory=list, max_length=64)
+    scored_at: AwareDatetime
+
+
 ALL_CONTRACTS: dict[str, type[BaseModel]] = {
     "news_article": NewsArticle,
     "social_post": SocialPost,
@@ -251,6 +290,7 @@ ALL_CONTRACTS: dict[str, type[BaseModel]] = {
     "document": Document,
     "scored_mention": ScoredMention,
     "risk_update": RiskUpdate,
+    "review_candidate": ReviewCandidate,
 }
 
 

@@ -32,6 +32,7 @@ from streams.drift import DriftMonitor
 from streams.errors import InputError, ProcessingFailed, is_transient
 from streams.metrics import Metrics
 from streams.novelty import Fingerprint
+from streams.review import ReviewSampler
 from streams.settings import StreamSettings
 from streams.store.risk_store import CommitResult
 
@@ -181,9 +182,10 @@ class Score:
     def __init__(
         self, engine: Engine, metrics: Metrics, clock: Callable[[], float] = time.time,
         limits: LimitsLike = None, drift: DriftMonitor | None = None,
+        review: ReviewSampler | None = None,
     ) -> None:
         self.engine, self.metrics, self.clock = engine, metrics, clock
-        self.limits, self.drift = Limits.of(limits), drift
+        self.limits, self.drift, self.review = Limits.of(limits), drift, review
 
     def _links(
         self, doc: Document, tickers: Sequence[TickerLink]
@@ -249,6 +251,8 @@ class Score:
         if self.drift is not None:
             self.drift.observe_batch([d.kind for d in docs], [d.text for d in docs], preds, linked,
                                      [d.doc_id for d in docs])
+        if self.review is not None:  # texts worth a human label (streams.review)
+            self.review.observe(docs, preds, self.engine.model_version)
         return out
 
     async def handle(self, batch: Sequence[RawMessage]) -> Output:
@@ -258,6 +262,8 @@ class Score:
                       for m in await self.process(docs)], dead)
         if self.drift is not None:  # drift readings go to the risk topic (streams.drift)
             out.side = await self.drift.publish(self.clock(), self.engine.model_version)
+        if self.review is not None:  # review candidates go to the review topic
+            out.side += self.review.take()
         return out
 
 

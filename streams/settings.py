@@ -181,6 +181,37 @@ class DriftSettings(BaseModel):
     )
 
 
+class ReviewSettings(BaseModel):
+    """Texts sampled for a human label by the score stage (``streams.review``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=True, description="Sample texts worth a human look to the `review` topic."
+    )
+    per_source_per_minute: float = Field(
+        default=6.0, gt=0,
+        description="Candidates each source may add per minute (token bucket, burst as many).",
+    )
+    min_priority: float = Field(
+        default=0.5, ge=0, le=1, description="Lowest priority (0..1) of a sampled text."
+    )
+    max_text_chars: int = Field(
+        default=2000, ge=1, le=20_000, description="A sampled text is cut to this length."
+    )
+    low_confidence: float = Field(
+        default=0.55, ge=0, le=1, description="Document confidence below: `low_confidence`."
+    )
+    margin: float = Field(
+        default=0.15, ge=0, le=1,
+        description="Gap between the top two probabilities below: `near_boundary`.",
+    )
+    entity_confidence: float = Field(
+        default=0.55, ge=0, le=1,
+        description="A ticker's or entity's confidence below: `low_entity_confidence`.",
+    )
+
+
 class StreamSettings(BaseModel):
     """Agents, validation limits and micro-batching of the stream."""
 
@@ -189,6 +220,7 @@ class StreamSettings(BaseModel):
     app_id: str = Field(default="tickerpulse", description="faust app id / consumer group.")
     batch: BatchSettings = Field(default_factory=BatchSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
     max_text_chars: int = Field(default=20_000, ge=1, description="Longer texts are dead-lettered.")
     web_port: int = Field(
         default=6066, ge=0,

@@ -57,6 +57,11 @@ class Topics:
     def alerts(self) -> str:
         return self._t("alerts")
 
+    @property
+    def review(self) -> str:
+        """Texts worth a human label (ReviewCandidate, key doc_id), read by the alerts worker."""
+        return self._t("review")
+
     @staticmethod
     def dlq(topic: str) -> str:
         return f"{topic}.dlq"
@@ -64,7 +69,7 @@ class Topics:
     def all(self) -> list[str]:
         """Every topic, and the dead-letter topic of each one a stage reads."""
         read = [*self.inputs(), self.docs, self.scored]
-        return read + [self.risk, self.alerts] + [self.dlq(t) for t in read]
+        return read + [self.risk, self.alerts, self.review] + [self.dlq(t) for t in read]
 
 
 def ensure_topics(settings: KafkaSettings, names: list[str]) -> list[str]:

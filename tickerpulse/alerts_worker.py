@@ -25,11 +25,13 @@ from alerts.dispatch import Dispatcher
 from alerts.metrics import AlertMonitor, alert_metrics
 from alerts.notifiers import KafkaAlertsNotifier, Notifier, WebhookNotifier
 from alerts.pipeline import AlertPipeline
+from alerts.review_sink import ReviewSink
 from alerts.rules import load_rules
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from alerts.store.outbox import OutboxQueue
 from alerts.store.repository import AlertStore
+from alerts.store.review import ReviewStore
 from streams.contracts import RiskUpdate, utc_now
 from streams.kafka_config import aiokafka_kwargs
 from streams.metrics import Metrics
@@ -47,12 +49,22 @@ class AlertsWorker:
     service: AlertService
     http: httpx.AsyncClient
     producer: Any  # AIOKafkaProducer: alerts channel and dead letters
+    review: ReviewSink | None = None  # the review topic into SQL (alerts.review.enabled)
 
     async def close(self) -> None:
         await self.service.dispatcher.wait_idle()
         await self.producer.stop()
         await self.http.aclose()
         self.service.store.close()
+        if self.review is not None:
+            self.review.store.close()
+
+    async def consume(self, stop: asyncio.Event) -> None:
+        """The risk consumer and, when enabled, the review consumer, until ``stop``."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.service.consume(stop))
+            if self.review is not None:
+                group.create_task(self.review.consume(stop))
 
 
 def webhook_notifiers(settings: AlertSettings, http: httpx.AsyncClient) -> dict[str, Notifier]:
@@ -66,13 +78,18 @@ def webhook_notifiers(settings: AlertSettings, http: httpx.AsyncClient) -> dict[
 
 def risk_consumer_factory(alerts: AlertSettings, kafka: KafkaSettings) -> Callable[[], Any]:
     """Unstarted consumers of the risk topic: manual commits, from the earliest offset."""
+    return consumer_factory(alerts.consumer_group, kafka)
+
+
+def consumer_factory(group: str, kafka: KafkaSettings) -> Callable[[], Any]:
+    """Unstarted consumers in ``group``: manual commits, from the earliest offset."""
 
     def new_consumer() -> Any:
         from aiokafka import AIOKafkaConsumer
 
         return AIOKafkaConsumer(
             **aiokafka_kwargs(kafka),
-            group_id=alerts.consumer_group,
+            group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             rebalance_timeout_ms=int(kafka.rebalance_timeout_s * 1000),
@@ -102,6 +119,8 @@ async def start_alerts_worker(
         notifiers = webhook_notifiers(alerts, http)
         topics = Topics(kafka.topic_prefix)
         needed = [topics.risk, Topics.dlq(topics.risk)]
+        if alerts.review.enabled:
+            needed += [topics.review, Topics.dlq(topics.review)]
         if alerts.kafka_enabled:
             needed.append(topics.alerts)
         await asyncio.to_thread(ensure_topics, kafka, needed)
@@ -122,7 +141,12 @@ async def start_alerts_worker(
     service = AlertService(alerts, rules=rules, store=store, pipeline=pipeline,
                            dispatcher=dispatcher, new_consumer=risk_consumer_factory(alerts, kafka),
                            dead_letter_producer=producer, risk_topic=topics.risk, metrics=metrics)
-    return AlertsWorker(service, http, producer)
+    review = None
+    if alerts.review.enabled:  # the store's migrations ran with the alert history's above
+        review = ReviewSink(ReviewStore(alerts.database_url, alerts.review.max_items),
+                            new_consumer=consumer_factory(alerts.review.consumer_group, kafka),
+                            dead_letter_producer=producer, topic=topics.review, clock=clock)
+    return AlertsWorker(service, http, producer, review)
 
 
 async def serve(
@@ -152,7 +176,7 @@ async def serve(
                f"channels {sorted(service.dispatcher.notifiers)}", err=True)
     try:
         async with _health_server(settings, metrics, monitor):
-            await service.consume(stop)
+            await worker.consume(stop)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)

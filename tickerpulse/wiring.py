@@ -15,6 +15,7 @@ from streams.errors import ConfigurationError
 from streams.health import Check
 from streams.metrics import Metrics
 from streams.processing import Aggregate, Ingest, Score
+from streams.review import ReviewSampler
 from streams.store import (
     DriftStore,
     RedisKeys,
@@ -81,7 +82,15 @@ def _score(parts: _Parts) -> Score:
     parts.checks["engine"] = _engine_ready(engine)
     parts.model_version = engine.model_version
     return Score(engine, parts.metrics, limits=parts.settings.stream,
-                 drift=_drift_monitor(parts, engine))
+                 drift=_drift_monitor(parts, engine), review=_review_sampler(parts))
+
+
+def _review_sampler(parts: _Parts) -> ReviewSampler | None:
+    """Texts worth a human label to the review topic (none: stream.review.enabled false)."""
+    settings = parts.settings.stream.review
+    if not settings.enabled:
+        return None
+    return ReviewSampler(settings, Topics(parts.settings.kafka.topic_prefix).review)
 
 
 def _drift_monitor(parts: _Parts, engine: InferenceEngine) -> DriftMonitor | None:

@@ -186,3 +186,43 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReviewItem(Base):
+    """A text in the review queue (see docs/review.md); ``labelled_at`` is set once any
+    label is recorded: labelled items are never evicted."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (
+        sa.Index("ix_review_items_queue", "labelled_at", "exported_at", "priority"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    doc_id: Mapped[str] = mapped_column(sa.String(512), unique=True)
+    text_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    source: Mapped[str] = mapped_column(sa.String(128))
+    text: Mapped[str] = mapped_column(sa.Text)
+    model_version: Mapped[str] = mapped_column(sa.String(128))
+    predicted: Mapped[str] = mapped_column(sa.String(16))
+    confidence: Mapped[float]
+    probabilities: Mapped[str] = mapped_column(sa.Text)  # JSON object
+    reasons: Mapped[str] = mapped_column(sa.String(255))  # ";"-separated
+    priority: Mapped[float]
+    entities: Mapped[str] = mapped_column(sa.Text)  # JSON list of ReviewTarget
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    labelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReviewLabel(Base):
+    """A human label of a review item: of the document (``entity`` "") or of one entity."""
+
+    __tablename__ = "review_labels"
+    __table_args__ = (sa.UniqueConstraint("item_id", "entity", name="uq_review_labels_entity"),)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("review_items.id", ondelete="CASCADE"))
+    entity: Mapped[str] = mapped_column(sa.String(256), default="")
+    label: Mapped[str] = mapped_column(sa.String(16))
+    labelled_by: Mapped[str] = mapped_column(sa.String(128))
+    labelled_at: Mapped[datetime] = mapped_column(UTCDateTime)

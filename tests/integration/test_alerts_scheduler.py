@@ -52,7 +52,7 @@ def note(ticker: str, seq: int, at: datetime) -> Notification:
 
 def test_migrations_match_the_models_and_go_down(db_url: str) -> None:
     migrate.upgrade(db_url)
-    assert migrate.current(db_url) == migrate.head() == "0003"
+    assert migrate.current(db_url) == migrate.head() == "0004"
     engine = sa.create_engine(db_url)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

@@ -11,6 +11,7 @@ import click
 
 from tickerpulse.cli.options import BACKEND, BACKEND_HELP
 from tickerpulse.cli.progress import ProgressEngine
+from tickerpulse.cli.review import review
 from tickerpulse.settings import load_settings
 
 
@@ -409,3 +410,6 @@ def eval_linking_cmd(data: Path | None, model_path: str | None, universe: str | 
         report["model_version"] = engine.model_version
     if as_json:
         _emit_json(report)
+
+
+model.add_command(review)
