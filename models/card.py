@@ -64,6 +64,45 @@ def _metadata(card: dict) -> list[str]:
     return lines + ["---", ""]
 
 
+def _lineage(card: dict) -> list[str]:
+    """A continual fine-tune's parent, added data, rehearsal, method and guard."""
+    parent = card.get("parent")
+    if not parent:
+        return []
+    method = card.get("method", {})
+    lines = [
+        "",
+        "## Lineage (continual fine-tuning)",
+        "",
+        f"- Parent: `{parent['version']}` at `{parent['path']}` "
+        f"(weights {parent['weights_digest']})",
+        f"- Method: {method.get('kind', 'full')}"
+        + (f" (r {method['r']}, alpha {method['alpha']}, dropout {method['dropout']}, on "
+           f"{', '.join(method['target_modules'])}; heads trained in full)"
+           if method.get("kind") == "lora" else ""),
+    ]
+    added = card.get("added_data", {})
+    for f in added.get("files", []):
+        lines.append(f"- Added: `{f['path']}` (sha256 {f['sha256'][:12]}, {f['kind']}, "
+                     f"{f['rows']} rows, labels {json.dumps(f['labels'], sort_keys=True)})")
+    rehearsal = card.get("rehearsal", {})
+    if rehearsal:
+        lines.append(f"- Rehearsal: {json.dumps(rehearsal.get('rows', {}))} original training "
+                     f"rows ({rehearsal.get('ratio')} per added row, seed {rehearsal.get('seed')})")
+    guard = card.get("guard")
+    if guard:
+        verdict = "passed" if guard["passed"] else (
+            "FAILED, overridden (--force)" if guard.get("overridden") else "failed")
+        lines += ["", f"Guard (max drop {guard['max_drop']} on each held-out metric): {verdict}",
+                  "", "| metric | parent | new | change |", "|---|---|---|---|"]
+        for row in guard["metrics"]:
+            change = "" if row["drop"] is None else f"{-row['drop']:+.4f}"
+            fmt = [("-" if v is None else f"{v:.4f}") for v in (row["parent"], row["new"])]
+            mark = " **drop**" if row["failed"] else ""
+            lines.append(f"| {row['metric']} | {fmt[0]} | {fmt[1]} | {change}{mark} |")
+    return lines
+
+
 def render_markdown(card: dict) -> str:
     metrics = card.get("validation_metrics", {})
     lines = [
@@ -107,6 +146,7 @@ def render_markdown(card: dict) -> str:
             f"every entity: {base['accuracy']:.4f} / {base['macro_f1']:.4f} / "
             f"{base['mixed_accuracy']:.4f}.",
         ]
+    lines += _lineage(card)
     lines += ["", "## Licences", "", card.get("licence_note", ""), ""]
     return "\n".join(lines)
 

@@ -12,6 +12,9 @@ Layout of a tickerpulse model directory (the `save_pretrained` layout of transfo
     tickerpulse_model.json          format marker, serving max_length, version id
     onnx/model.int8.onnx            the CPU serving graph (built by build-default or on first use)
 
+A LoRA fine-tune (`models.adapter`) holds adapter weights instead of `model.safetensors` and
+names its parent in `tickerpulse_model.json` (`adapter_of`); `load_model` merges it.
+
 `load_model` also accepts a plain BERT-family checkpoint (heads start fresh) and a
 sequence-classification checkpoint (sentiment only), by path or hub name.
 """
@@ -113,19 +116,25 @@ def save_model(
     network.save_pretrained(directory)
     shutil.copyfile(network_module.__file__, directory / MODELING_FILE)
     tokenizer.save_pretrained(directory)
+    write_meta(directory, version, max_length)
+    if card is not None:
+        from models.card import write_card
+
+        write_card(directory, card)
+    return directory
+
+
+def write_meta(directory: Path, version: str, max_length: int, **extra: Any) -> None:
+    """The format marker file; `adapter_of` (a LoRA adapter's parent) goes in `extra`."""
     meta = {
         "format": FORMAT,
         "version": version,
         "max_length": max_length,
         "sentiment_labels": list(SENTIMENT_LABELS),
         "entity_tags": list(ENTITY_TAGS),
+        **extra,
     }
-    (directory / META_FILE).write_text(json.dumps(meta, indent=2))
-    if card is not None:
-        from models.card import write_card
-
-        write_card(directory, card)
-    return directory
+    (Path(directory) / META_FILE).write_text(json.dumps(meta, indent=2))
 
 
 def is_current_model(path: Path) -> bool:
@@ -163,6 +172,10 @@ def _load_tickerpulse(path: Path) -> LoadedModel:
         )
     if tuple(meta["entity_tags"]) != ENTITY_TAGS:
         raise ModelFormatError(f"{path}: entity tags {meta['entity_tags']} differ from this code")
+    if "adapter_of" in meta:  # a LoRA fine-tune: its parent with the adapter merged in
+        from models.adapter import load_adapter
+
+        return load_adapter(path, meta)
     with _quiet_transformers():
         network = TickerpulseModel.from_pretrained(str(path))
     tokenizer = AutoTokenizer.from_pretrained(path)

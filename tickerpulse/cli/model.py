@@ -78,16 +78,59 @@ def model() -> None:
               help="Random seed for data splits and training [default: model.seed].")
 @click.option("--log-dir", type=click.Path(path_type=Path), default=None,
               help="TensorBoard log folder [default: OUTPUT/tensorboard].")
+@click.option("--from", "parent", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              default=None, help="Continual fine-tuning: start from this tickerpulse model "
+              "directory (encoder and heads) instead of fresh heads; needs --add.")
+@click.option("--add", "added", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              multiple=True, help="With --from: a labelled CSV to add (repeatable): `text,label` "
+              "or `text,entity,label` by header, e.g. a review export.")
+@click.option("--replay-ratio", default=4.0, show_default=True,
+              help="With --from: original training rows mixed in per added row (rehearsal).")
+@click.option("--add-repeat", default=1, show_default=True,
+              help="With --from: show each added row this many times (oversampling).")
+@click.option("--lora/--no-lora", default=False, show_default=True,
+              help="With --from: train LoRA adapters (peft) on attention query/value and the "
+              "heads in full; writes a small adapter directory that names its parent.")
+@click.option("--lora-r", default=8, show_default=True, help="LoRA rank.")
+@click.option("--lora-alpha", default=None, type=int, help="LoRA alpha [default: 2 x rank].")
+@click.option("--lora-dropout", default=0.05, show_default=True, help="LoRA dropout.")
+@click.option("--max-drop", default=0.02, show_default=True,
+              help="With --from: refuse the new model when any held-out metric of the parent's "
+              "card drops by more than this (absolute).")
+@click.option("--force", is_flag=True,
+              help="With --from: write the model even when the guard fails (the card says so).")
+@click.pass_context
 def train(
+    ctx: click.Context,
     output: Path,
     data_dir: Path | None,
     base: str | None,
     seed: int | None,
     log_dir: Path | None,
+    parent: Path | None,
+    added: tuple[Path, ...],
     **recipe: object,
 ) -> None:
     """Fine-tune a sentiment + entity model on labelled data (3 passes, AdamW, learning rate
-    2e-5, batch 16 unless told otherwise)."""
+    2e-5, batch 16 unless told otherwise).
+
+    With --from DIR --add FILE: continual fine-tuning of an existing model on added rows mixed
+    with replayed original data (2 passes over the mix, lr 2e-5, LoRA 3e-4, heads 1e-4, the
+    parent's tokenizer and max length, unless told otherwise); the guard writes nothing
+    (exit 3) when a held-out metric drops by more than --max-drop."""
+    finetune_keys = ("replay_ratio", "add_repeat", "lora", "lora_r", "lora_alpha",
+                     "lora_dropout", "max_drop", "force")
+    finetune_options = {k: recipe.pop(k) for k in finetune_keys}
+    if parent is not None:
+        from tickerpulse.cli.finetune import run_finetune
+
+        shared = ("epochs", "lr", "head_lr", "batch_size", "warmup", "steps", "device", "bf16")
+        given = {k: recipe[k] for k in shared
+                 if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+        run_finetune(parent, output, added, data_dir, seed, {**finetune_options, **given})
+        return
+    if added:
+        raise click.UsageError("--add needs --from DIR (the model to fine-tune)")
     from models.data import load_corpus
     from models.errors import ModelError
     from models.train import TrainConfig
