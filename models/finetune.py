@@ -60,7 +60,7 @@ class FineTuneConfig:
     force: bool = False  # write even when the guard fails (the card says so)
     seed: int | None = None  # None: the parent's training seed (its validation split)
     device: str = "auto"
-    bf16: bool = False
+    bf16: bool | None = None  # None: as the parent was trained, where the hardware has it
     threads: int = 0
     serving_files: bool = True  # int8 ONNX graph and drift reference profile
     name: str = "tp-ft"
@@ -153,9 +153,17 @@ def _train_config(cfg: FineTuneConfig, parent_card: dict, seed: int, max_length:
         threads=cfg.threads,
         freeze_word_embeddings=bool(_hyper(parent_card, "freeze_word_embeddings", False))
         and not cfg.lora,
-        bf16=cfg.bf16,
+        bf16=_bf16(cfg, parent_card),
         name=cfg.name,
     )
+
+
+def _bf16(cfg: FineTuneConfig, parent_card: dict) -> bool:
+    if cfg.bf16 is not None:
+        return cfg.bf16
+    from models.default import bf16_supported
+
+    return bool(_hyper(parent_card, "bf16", False)) and bf16_supported()
 
 
 def method_record(cfg: FineTuneConfig) -> dict:
