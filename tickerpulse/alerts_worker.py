@@ -4,7 +4,8 @@ the process around it (:func:`serve`: scheduler jobs, health server, shutdown).
 Builds, in this order: the rules (a bad file fails here, before anything is opened), the
 alert history, the HTTP client and its webhook notifiers, the topics and one producer (the
 Kafka alerts channel when enabled, and the dead letters of the risk topic), the decision
-pipeline, the outbox dispatcher and the risk-topic consumer factory. ``close`` undoes it in
+pipeline, the outbox dispatcher, the risk-topic consumer factory and the review queue's
+consumer of the review topic (:mod:`alerts.review_sink`). ``close`` undoes it in
 reverse, after the dispatcher has finished what it was sending.
 """
 

@@ -123,8 +123,9 @@ class ReviewStore:
         added = 0
         with self.session.begin() as s:
             for c in candidates:
-                stmt = insert(ReviewItem).values(**_values(c, now)).on_conflict_do_nothing()
-                added += int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
+                stmt = (insert(ReviewItem.__table__).values(**_values(c, now))
+                        .on_conflict_do_nothing().returning(ReviewItem.__table__.c.id))
+                added += s.execute(stmt).first() is not None  # no row: stored already
             evicted = self._evict(s) if added else 0
         return AddResult(added, len(candidates) - added, evicted)
 
@@ -200,7 +201,7 @@ class ReviewStore:
              .order_by(ReviewItem.id, ReviewLabel.entity))
         with self.session() as s:
             return [StoredLabel(ReviewRow.of(item), lb.entity, lb.label, lb.labelled_by,
-                                lb.labelled_at) for item, lb in s.execute(q).tuples()]
+                                lb.labelled_at) for item, lb in s.execute(q)]
 
     def stats(self) -> dict[str, Any]:
         """Items in the queue: total, waiting (neither exported nor labelled), exported and

@@ -22,6 +22,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -138,7 +139,17 @@ def read_labels(path: Path) -> ParsedFile:
             raise ReviewFileError(path, reader.line_num, str(exc)) from None
 
 
-def _parse(path: Path, reader: Iterator[list[str]]) -> ParsedFile:
+def _rows(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    """(first line of the row, cells): a quoted text may span lines."""
+    while True:
+        start = reader.line_num + 1
+        row = next(reader, None)
+        if row is None:
+            return
+        yield start, row
+
+
+def _parse(path: Path, reader: Any) -> ParsedFile:
     header = [h.strip().lower() for h in next(reader, None) or []]
     kind = "entity" if "entity" in header else "document"
     required = ("review_id", "text", "entity", "label") if kind == "entity" else (
@@ -150,8 +161,7 @@ def _parse(path: Path, reader: Iterator[list[str]]) -> ParsedFile:
     at = {c: header.index(c) for c in required}
     labels: dict[tuple[int, str], tuple[str, int]] = {}
     skipped = 0
-    line = 1
-    for line, row in enumerate(reader, start=2):
+    for line, row in _rows(reader):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(header):
