@@ -31,6 +31,8 @@ inference_queue_texts                  gauge      texts waiting for the model
 ingest_to_risk_seconds                 histogram  document ingest (``ingested_at``) to its
                                                   commit in Redis, per counted mention
 consumer_lag_messages{topic,partition} gauge      high watermark minus committed offset
+model_switches_total{outcome}          counter    live model pointer changes acted on: switched,
+                                                  failed (the old model kept serving)
 build_info{version,model_version}      gauge      always 1
 drift_psi{kind,feature}                gauge      PSI of the live window against the model's
                                                   reference profile (``streams.drift``
@@ -110,6 +112,9 @@ STREAM_METRICS: dict[str, Spec] = {
         "histogram", "Texts per model batch.", buckets=SIZE_BUCKETS),
     "inference_queue_texts": Spec(
         "gauge", "Texts waiting in the inference engine's queue.", at_scrape=True),
+    "model_switches_total": Spec(
+        "counter", "Live model pointer changes acted on by the score stage: switched, or "
+        "failed (the new model did not load; the old one kept serving).", ("outcome",)),
     "ingest_to_risk_seconds": Spec(
         "histogram", "From a document's ingest (ingested_at) to its mention's commit in Redis; "
         "counted mentions only."),

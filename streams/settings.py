@@ -241,6 +241,11 @@ class StreamSettings(BaseModel):
     commit_interval_s: float = Field(
         default=1.0, gt=0, description="How often consumed offsets are committed."
     )
+    model_check_s: float = Field(
+        default=5.0, gt=0,
+        description="How often, at most, the score stage reads the live model pointer "
+        "(`tickerpulse replay promote`) and switches to a newly promoted model.",
+    )
     max_message_bytes: int = Field(
         default=900_000,
         ge=4096,

@@ -13,6 +13,7 @@ from streams.app import create_app
 from streams.drift import DriftGauges, DriftMonitor, references_by_kind
 from streams.errors import ConfigurationError
 from streams.health import Check
+from streams.live_model import LiveModel
 from streams.metrics import Metrics
 from streams.processing import Aggregate, Ingest, Score
 from streams.review import ReviewSampler
@@ -31,6 +32,7 @@ from tickerpulse.version import package_version
 
 if TYPE_CHECKING:
     from models.api import InferenceEngine
+    from models.linking import TickerLinker
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +79,12 @@ def _score(parts: _Parts) -> Score:
     linker = TickerLinker.default(parts.settings.stream.ticker_universe_file or None)
     engine = load_engine(parts.settings.model, parts.settings.engine, linker)
     engine.start()
-    parts.closers.append(engine.close)
     _instrument(engine, parts.metrics)
-    parts.checks["engine"] = _engine_ready(engine)
+    live = _live_model(parts, engine, linker)  # follows `tickerpulse replay promote`
+    parts.closers.append(live.close)
+    parts.checks["engine"] = _engine_ready(live)
     parts.model_version = engine.model_version
-    return Score(engine, parts.metrics, limits=parts.settings.stream,
+    return Score(live, parts.metrics, limits=parts.settings.stream,
                  drift=_drift_monitor(parts, engine), review=_review_sampler(parts))
 
 
@@ -91,6 +94,25 @@ def _review_sampler(parts: _Parts) -> ReviewSampler | None:
     if not settings.enabled:
         return None
     return ReviewSampler(settings, Topics(parts.settings.kafka.topic_prefix).review)
+
+
+def _live_model(parts: _Parts, engine: InferenceEngine, linker: TickerLinker) -> LiveModel:
+    """The served engine, switched to the promoted model when the live pointer changes."""
+    from models.api import load_engine
+    from streams.store.model_pointer import ModelPointer, ModelPointerStore
+
+    settings = parts.settings
+
+    def load(pointer: ModelPointer) -> InferenceEngine:
+        model = settings.model.model_copy(update={"path": pointer.path})
+        new = load_engine(model, settings.engine, linker)
+        new.start()
+        _instrument(new, parts.metrics)
+        return new
+
+    pointers = ModelPointerStore(parts.redis, parts.keys)
+    return LiveModel(engine, engine._loaded.path, pointers.read, load,  # noqa: SLF001
+                     settings.stream.model_check_s, parts.metrics)
 
 
 def _drift_monitor(parts: _Parts, engine: InferenceEngine) -> DriftMonitor | None:
@@ -166,7 +188,7 @@ def _ping(redis: RetryingRedis) -> Check:
     return check
 
 
-def _engine_ready(engine: InferenceEngine) -> Check:
+def _engine_ready(engine: InferenceEngine | LiveModel) -> Check:
     async def check() -> str | None:
         return None if engine.running else "inference engine is not running"
 

@@ -26,6 +26,12 @@ key                                    type    holds (TTL)
 ``nov:x:<hash>``                       string  first doc id with this normalised text    (same)
 ``nov:sig:<doc>``                      string  MinHash signature, 64 x uint32            (same)
 ``nov:b:{nv<band>}:<bucket>``          zset    doc ids in an LSH bucket, score = when    (same)
+``model:live``                         string  the live model pointer (JSON: path, version,
+                                               promoted_at, who, source); the stream worker's
+                                               score stage serves it (streams.live_model)
+``model:history``                      list    every promotion, oldest first (pointer JSON)
+``replay:manifest``                    string  a replay's manifest (JSON), only under a
+                                               shadow prefix (streams.shadow, streams.replay)
 =====================================  ======  ================================================
 
 The novelty index touches its per-document keys one at a time (any slot), and an LSH band's
@@ -92,6 +98,18 @@ class RedisKeys:
     @property
     def risk_mentions_shards(self) -> list[str]:
         return [self.risk_mentions_shard(s) for s in range(RISK_SHARDS)]
+
+    @property
+    def model_pointer(self) -> str:
+        return f"{self.prefix}model:live"
+
+    @property
+    def model_history(self) -> str:
+        return f"{self.prefix}model:history"
+
+    @property
+    def replay_manifest(self) -> str:
+        return f"{self.prefix}replay:manifest"
 
     def novelty_decision(self, doc_id: str) -> str:
         return f"{self.prefix}nov:dec:{doc_id}"

@@ -12,6 +12,7 @@ from tickerpulse.cli.bench import bench
 from tickerpulse.cli.config import config
 from tickerpulse.cli.demo import demo
 from tickerpulse.cli.model import model
+from tickerpulse.cli.replay import replay
 from tickerpulse.cli.services import services
 from tickerpulse.cli.simulate import simulate
 from tickerpulse.cli.webhook import webhook
@@ -19,7 +20,7 @@ from tickerpulse.cli.worker import worker
 from tickerpulse.version import package_version
 
 COMMANDS: tuple[click.Command, ...] = (
-    config, model, services, simulate, worker, bench, webhook, alerts, api, demo,
+    config, model, services, simulate, worker, bench, webhook, alerts, api, demo, replay,
 )
 
 
