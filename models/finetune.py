@@ -244,7 +244,7 @@ def finetune(cfg: FineTuneConfig, settings: ModelSettings, show_progress: bool =
     merged = replace(parent, network=network.eval())
     on_added["new"] = added_metrics(merged, added, max_length)
     guard = check(parent_metrics, new_metrics, cfg.max_drop)
-    steps_per_s = trainer.steps_done / max(seconds, 1e-9)
+    steps_per_s = trainer.steps_done / max(seconds - trainer.eval_seconds, 1e-9)
     created = datetime.now(UTC)
     version = f"{cfg.name}-{created:%Y%m%dT%H%M%S}-{weights_digest(network)[:8]}"
     card = {

@@ -182,6 +182,7 @@ class _Trainer:
         self.history: list[dict] = []
         self.losses: list[float] = []
         self.stale = 0
+        self.eval_seconds = 0.0  # of elapsed(): validation, not training steps
         self.started = time.monotonic()
 
     def elapsed(self) -> float:
@@ -192,6 +193,7 @@ class _Trainer:
 
     def evaluate(self, step: int) -> bool:
         """Validate, keep the best; True when early stopping says stop."""
+        began = time.monotonic()
         metrics = validate(
             self.loaded,
             self.corpus.sentiment_val,
@@ -200,6 +202,7 @@ class _Trainer:
             self.corpus.target_val,
         )
         metrics["step"] = step
+        self.eval_seconds += time.monotonic() - began
         self.history.append(metrics)
         if self.writer is not None:
             for source, m in metrics.items():
