@@ -36,6 +36,13 @@ from support.pipeline import PipelineRun
 
 pytestmark = [pytest.mark.integration]
 DAY_MESSAGES = 360
+SENTIMENT_TOL = 1e-4  # mean of p(pos) - p(neg); live and here differ by float32 padding
+SCORE_TOL = 1.5e-3  # 0..100, rounded to 0.001 when published
+
+
+def near_tie(probabilities: dict[str, float]) -> bool:
+    top = sorted(probabilities.values(), reverse=True)
+    return top[0] - top[1] < 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -188,14 +195,19 @@ async def test_replay_of_a_day_leaves_live_untouched_and_reports_the_models_diff
             for got, want in ((row["mean_sentiment_live"], s0),
                               (row["mean_sentiment_shadow"], s1)):
                 assert (got is None) == (want is None), ticker
-                assert got is None or abs(got - want) < 1e-6, (ticker, got, want)
-            assert abs(row["final_score_live"] - r0) < 1e-6, (ticker, row, r0)
-            assert abs(row["final_score_shadow"] - r1) < 1e-6, (ticker, row, r1)
-            assert abs(row["final_score_delta"] - (r1 - r0)) < 1e-6
+                assert got is None or abs(got - want) < SENTIMENT_TOL, (ticker, got, want)
+            # scores are published rounded to 0.001; probabilities differ by float32 padding
+            assert abs(row["final_score_live"] - r0) < SCORE_TOL, (ticker, row, r0)
+            assert abs(row["final_score_shadow"] - r1) < SCORE_TOL, (ticker, row, r1)
+            assert abs(row["final_score_delta"] - (r1 - r0)) < 2 * SCORE_TOL
         label0 = {(m.doc_id, m.ticker): m.sentiment for m in m0}
         want_flips = sorted(k for m in m1 if (k := (m.doc_id, m.ticker)) in label0
                             and label0[k] != m.sentiment)
-        assert sorted((f["doc_id"], f["ticker"]) for f in report["flipped"]) == want_flips
+        # a pair whose top two probabilities tie within float32 padding may go either way
+        ties = {(m.doc_id, m.ticker) for m in (*m0, *m1) if near_tie(m.probabilities)}
+        got_flips = sorted((f["doc_id"], f["ticker"]) for f in report["flipped"])
+        assert [k for k in got_flips if k not in ties] == [k for k in want_flips
+                                                           if k not in ties]
         assert want_flips  # two random models disagree somewhere
         assert any(p["live"] is not None and p["shadow"] is not None
                    for r in rows.values() for p in r["timeline"])
