@@ -59,8 +59,10 @@ def test_correct_labels_pass_the_guard_and_the_card_names_the_parent(parent, tmp
     path, card, corpus = parent
     rows = random.Random(1).sample(corpus.sentiment_train, 200)
     good = _review_export(tmp_path / "good.csv", [(e.text, e.label) for e in rows])
+    # a margin wider than the default 0.02: targets.mixed_accuracy rests on about 190 rows
+    # (one standard error about 0.03), and CPUs without bf16 train slightly differently
     result, summary = _train("--from", path, "--add", good, "--output", tmp_path / "child",
-                             "--steps", 60)
+                             "--steps", 60, "--max-drop", 0.04)
     print(result.output)  # the guard's table, the figures (pytest -s shows them)
     assert result.exit_code == 0, result.output
     child = read_card(tmp_path / "child")
