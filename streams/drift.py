@@ -192,6 +192,14 @@ class DriftMonitor:
     _seq: int = 0
     _seen: dict[str, None] = field(default_factory=dict)  # recent doc ids, oldest first
 
+    def rebase(self, reference: Mapping[str, Stats],
+               count_unknown: Callable[[Sequence[str]], list[tuple[int, int]]] | None) -> None:
+        """Measure against another model's reference profile from now on (a promoted model):
+        the windows are emptied, since they hold the previous model's predictions."""
+        self.reference, self.count_unknown = reference, count_unknown
+        self.windows.clear()
+        self._published.clear()
+
     def observe(self, kind: str, observations: Iterable[Observation]) -> None:
         if kind not in self.reference:
             return
@@ -205,6 +213,8 @@ class DriftMonitor:
         """One score batch: each text's kind, prediction and whether a ticker was linked.
         A document id seen lately is skipped: a batch scored again (a split batch, a replay
         after a restart) does not count twice."""
+        if not self.reference:  # a model without a reference profile: nothing to compare
+            return
         fresh = [i for i in range(len(texts))
                  if doc_ids is None or self._first_time(doc_ids[i])]
         texts = [texts[i] for i in fresh]

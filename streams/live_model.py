@@ -4,7 +4,8 @@
 every ``stream.model_check_s`` seconds, it reads the live model pointer
 (:mod:`streams.store.model_pointer`). When the pointer names another model directory than the
 one served, it loads and starts the new engine off the event loop (``asyncio.to_thread``),
-swaps it in between two batches, and closes the old one. A pointer that cannot be read, or a
+swaps it in between two batches, tells ``on_switch`` (the worker re-bases feed drift on the
+new model's reference profile), and closes the old one. A pointer that cannot be read, or a
 model that does not load, is logged and counted (``model_switches_total{outcome="failed"}``)
 and the old model keeps serving; the pointer is tried again at the next check.
 
@@ -56,8 +57,10 @@ class LiveModel:
         read_pointer: Callable[[], Awaitable[ModelPointer | None]],
         load: Callable[[ModelPointer], ServingEngine], check_s: float, metrics: Metrics,
         clock: Callable[[], float] = time.monotonic,
+        on_switch: Callable[[ServingEngine, str], None] | None = None,
     ) -> None:
         self.engine, self.path = engine, path
+        self.on_switch = on_switch  # (new engine, its path): e.g. drift takes its profile
         self.model_version = engine.model_version
         self.read_pointer, self.load, self.check_s = read_pointer, load, check_s
         self.metrics, self.clock = metrics, clock
@@ -98,6 +101,11 @@ class LiveModel:
             return False
         old, old_version = self.engine, self.model_version
         self.engine, self.path, self.model_version = new, pointer.path, new.model_version
+        if self.on_switch is not None:
+            try:
+                self.on_switch(new, pointer.path)
+            except Exception:  # noqa: BLE001 - the switch is done; its followers are extras
+                log.exception("after switching to %s", new.model_version)
         self.metrics.inc("model_switches_total", outcome="switched")
         log.warning("switched the live model %s -> %s (%s, promoted %s by %s)", old_version,
                     new.model_version, pointer.path, pointer.promoted_at, pointer.who)

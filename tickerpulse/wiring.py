@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import faust
 
 from streams.app import create_app
-from streams.drift import DriftGauges, DriftMonitor, references_by_kind
+from streams.drift import DriftGauges, DriftMonitor, Stats, references_by_kind
 from streams.errors import ConfigurationError
 from streams.health import Check
 from streams.live_model import LiveModel
@@ -80,12 +80,13 @@ def _score(parts: _Parts) -> Score:
     engine = load_engine(parts.settings.model, parts.settings.engine, linker)
     engine.start()
     _instrument(engine, parts.metrics)
-    live = _live_model(parts, engine, linker)  # follows `tickerpulse replay promote`
+    drift = _drift_monitor(parts, engine)
+    live = _live_model(parts, engine, linker, drift)  # follows `tickerpulse replay promote`
     parts.closers.append(live.close)
     parts.checks["engine"] = _engine_ready(live)
     parts.model_version = engine.model_version
-    return Score(live, parts.metrics, limits=parts.settings.stream,
-                 drift=_drift_monitor(parts, engine), review=_review_sampler(parts))
+    return Score(live, parts.metrics, limits=parts.settings.stream, drift=drift,
+                 review=_review_sampler(parts))
 
 
 def _review_sampler(parts: _Parts) -> ReviewSampler | None:
@@ -96,8 +97,10 @@ def _review_sampler(parts: _Parts) -> ReviewSampler | None:
     return ReviewSampler(settings, Topics(parts.settings.kafka.topic_prefix).review)
 
 
-def _live_model(parts: _Parts, engine: InferenceEngine, linker: TickerLinker) -> LiveModel:
-    """The served engine, switched to the promoted model when the live pointer changes."""
+def _live_model(parts: _Parts, engine: InferenceEngine, linker: TickerLinker,
+                drift: DriftMonitor | None) -> LiveModel:
+    """The served engine, switched to the promoted model when the live pointer changes; feed
+    drift is then measured against the new model's reference profile."""
     from models.api import load_engine
     from streams.store.model_pointer import ModelPointer, ModelPointerStore
 
@@ -111,28 +114,44 @@ def _live_model(parts: _Parts, engine: InferenceEngine, linker: TickerLinker) ->
         return new
 
     pointers = ModelPointerStore(parts.redis, parts.keys)
+    def rebase_drift(new: object, path: str) -> None:
+        if drift is not None:
+            reference, count_unknown = _drift_reference(cast("InferenceEngine", new))
+            drift.rebase(reference, count_unknown)
+            log.info("feed drift now measured against %s (%d kinds)", path, len(reference))
+
     return LiveModel(engine, engine._loaded.path, pointers.read, load,  # noqa: SLF001
-                     settings.stream.model_check_s, parts.metrics)
+                     settings.stream.model_check_s, parts.metrics, on_switch=rebase_drift)
 
 
-def _drift_monitor(parts: _Parts, engine: InferenceEngine) -> DriftMonitor | None:
-    """Drift against the reference profile in the model's card (none: no drift watched)."""
+def _drift_reference(engine: InferenceEngine) -> tuple[
+        dict[str, Stats], Callable[[Sequence[str]], list[tuple[int, int]]]]:
+    """The reference profile (per kind) in the served model's card, and an unknown-token
+    counter with a copy of its tokenizer (the model thread uses the engine's meanwhile)."""
     import copy
     from functools import partial
 
     from models.profile import read_profile, unknown_counts
 
-    settings = parts.settings.stream.drift
     loaded = engine._loaded  # noqa: SLF001 - the served model's directory and tokenizer
-    reference = references_by_kind(read_profile(loaded.path)) if settings.enabled else {}
-    if not reference:
-        log.info("no drift monitoring: %s", "disabled" if not settings.enabled else
-                 "the model card has no reference profile (tickerpulse model profile)")
+    return (references_by_kind(read_profile(loaded.path)),
+            partial(unknown_counts, copy.deepcopy(loaded.tokenizer)))
+
+
+def _drift_monitor(parts: _Parts, engine: InferenceEngine) -> DriftMonitor | None:
+    """Drift against the reference profile in the model's card (None: drift disabled). A
+    model without a profile is watched once a promoted model brings one."""
+    settings = parts.settings.stream.drift
+    if not settings.enabled:
+        log.info("no drift monitoring: stream.drift.enabled is false")
         return None
+    reference, count_unknown = _drift_reference(engine)
+    if not reference:
+        log.info("no drift reading until a model with a reference profile serves: the card "
+                 "has none (tickerpulse model profile)")
     monitor = DriftMonitor(reference, settings.window, settings.min_texts, settings.interval_s,
                            topic=Topics(parts.settings.kafka.topic_prefix).risk,
-                           # a copy: the model thread uses the engine's tokenizer meanwhile
-                           count_unknown=partial(unknown_counts, copy.deepcopy(loaded.tokenizer)),
+                           count_unknown=count_unknown,
                            sink=DriftStore(parts.redis, parts.keys).save)
     parts.metrics.register(DriftGauges(monitor))
     return monitor

@@ -237,3 +237,22 @@ async def test_live_model_follows_the_pointer_at_most_every_check_s() -> None:
     pointer[0] = ModelPointer("/m1", "v1", "t", "me")
     now[0] = 17
     assert await live.predict(["x"]) == ["v1"] and loads == ["/m1", "/broken"]
+
+
+async def test_live_model_tells_on_switch_after_the_swap_and_survives_its_failure() -> None:
+    pointer = [ModelPointer("/m1", "v1", "t", "me")]
+    told: list[tuple[str, str]] = []
+
+    async def read() -> ModelPointer | None:
+        return pointer[0]
+
+    def on_switch(engine: FakeEngine, path: str) -> None:
+        told.append((engine.model_version, path))
+        if path == "/m2":
+            raise RuntimeError("no profile")
+
+    live = LiveModel(FakeEngine("v0"), "/m0", read, lambda p: FakeEngine(p.version), 0.0,
+                     Metrics(), on_switch=on_switch)  # type: ignore[arg-type]
+    assert await live.predict(["x"]) == ["v1"] and told == [("v1", "/m1")]
+    pointer[0] = ModelPointer("/m2", "v2", "t", "me")
+    assert await live.predict(["x"]) == ["v2"] and told[-1] == ("v2", "/m2")

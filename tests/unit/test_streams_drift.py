@@ -203,3 +203,29 @@ def test_a_document_scored_twice_counts_once() -> None:
     assert monitor.windows["news"].stats().n == 2
     monitor.observe_batch(["news"], ["c"], preds[:1], [True], ["d3"])
     assert monitor.windows["news"].stats().n == 3
+
+
+def test_rebase_measures_against_the_new_reference_from_empty_windows() -> None:
+    monitor = DriftMonitor(references_by_kind(PROFILE), min_texts=1)
+    monitor.observe("news", [_obs("negative", 0.5)] * 5)
+    assert monitor.due(1000.0, "m1")
+    only_social = {"social": Stats.from_dict(PROFILE["sources"]["tfns"])}
+    monitor.rebase(only_social, lambda texts: [(0, 1)] * len(texts))
+    assert monitor.readings() == []  # the old model's window is gone
+    monitor.observe("news", [_obs("neutral")] * 3)  # no longer watched
+    monitor.observe("social", [_obs("neutral")] * 3)
+    assert [r.kind for r in monitor.readings()] == ["social"]
+    assert [u.ticker for u in monitor.due(1001.0, "m2")] == ["DRIFT:SOCIAL"]  # not throttled
+
+
+def test_a_monitor_without_reference_observes_nothing() -> None:
+    counted: list[int] = []
+
+    def count(texts: list[str]) -> list[tuple[int, int]]:
+        counted.append(len(texts))
+        return [(0, 1)] * len(texts)
+
+    monitor = DriftMonitor({}, count_unknown=count)  # type: ignore[arg-type]
+    pred = Prediction("neutral", {"negative": 0.1, "neutral": 0.8, "positive": 0.1}, 0.8)
+    monitor.observe_batch(["news"], ["text"], [pred], [True], ["d1"])
+    assert counted == [] and monitor.readings() == []
