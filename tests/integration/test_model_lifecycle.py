@@ -117,7 +117,7 @@ async def test_reviewed_labels_fine_tune_a_child_whose_card_names_its_parent(
     child = tmp_path / "child"
     # LoRA: the small artefact. The margin is wider than the default 0.02 because
     # targets.mixed_accuracy rests on about 190 rows (one standard error is about 0.03); the
-    # guard's refusal of harmful labels is proven in test_models_finetune.py.
+    # guard's refusal of harmful labels is proven in test_models_finetune_default.py.
     out = invoke(env, "model", "train", "--from", parent, "--add", labelled, "--lora",
                  "--output", child, "--steps", 40, "--max-drop", 0.04)
     print(out)  # the guard's table: parent beside child (pytest -s shows it)
