@@ -1,6 +1,6 @@
 """`tickerpulse bench`: benchmarks that print their figures beside the baseline they beat.
 
-Each benchmark lives in its own module (`bench_inference`, `bench_pipeline`).
+Each benchmark lives in its own module (`bench_inference`, `bench_pipeline`, `bench_replay`).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import click
 
 from tickerpulse.cli.bench_inference import inference
 from tickerpulse.cli.bench_pipeline import pipeline
+from tickerpulse.cli.bench_replay import replay
 
 
 @click.group()
@@ -18,3 +19,4 @@ def bench() -> None:
 
 bench.add_command(inference)
 bench.add_command(pipeline)
+bench.add_command(replay)

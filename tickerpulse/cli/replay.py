@@ -95,7 +95,7 @@ def _run(model_dir: str, name: str, kinds: str, from_: str | None, to: str | Non
             _shadow(settings, name), str(Path(model_dir).resolve()), chosen,  # type: ignore[arg-type]
             tuple(parse_offset_range(o) for o in offsets), TimeRange(_when(from_), _when(to)),
             batch)
-        summary = asyncio.run(_replay(settings, request))
+        summary = asyncio.run(replay_with(settings, request))
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     counts = summary.to_json()
@@ -106,7 +106,9 @@ def _run(model_dir: str, name: str, kinds: str, from_: str | None, to: str | Non
     click.echo(f"shadow topics {request.shadow.topic_prefix}*, keys {request.shadow.key_prefix}*")
 
 
-async def _replay(settings: Settings, request: Any) -> Any:
+async def replay_with(settings: Settings, request: Any) -> Any:
+    """Run one replay on these settings: the engine of `request.model_dir` (as the worker
+    loads one), Redis, a progress bar; the summary."""
     from tqdm.auto import tqdm
 
     from models.api import load_engine
