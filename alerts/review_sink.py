@@ -16,11 +16,10 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from alerts.service import dead_letter_of, decode_failure
+from alerts.service import dead_letter_of, decode_failure, send_dead_letters
 from alerts.store.review import ReviewStore
 from streams.codec import DeadLetter
 from streams.contracts import ReviewCandidate, utc_now
-from streams.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +94,4 @@ class ReviewSink:
                 delay = min(delay * 2, 10.0)
 
     async def _send_dead_letters(self, letters: list[DeadLetter]) -> None:
-        dlq = Topics.dlq(self.topic)
-        for letter in letters:
-            await self._dlq_producer.send_and_wait(dlq, value=letter.value, key=letter.key,
-                                                   headers=letter.headers())
-            self.dead_letters += 1
-            log.warning("dead-lettered %s[%d]@%d to %s: %s (%s)", letter.topic,
-                        letter.partition, letter.offset, dlq, letter.reason, letter.detail)
+        self.dead_letters += await send_dead_letters(self._dlq_producer, self.topic, letters)

@@ -202,14 +202,20 @@ class AlertService:
         return dead_letter_of(message, reason, detail)
 
     async def _send_dead_letters(self, letters: list[DeadLetter]) -> None:
-        """Produce each dead letter (before the offset commit: a crash repeats, never loses)."""
-        dlq = Topics.dlq(self.risk_topic)
-        for letter in letters:
-            await self._dlq_producer.send_and_wait(dlq, value=letter.value, key=letter.key,
-                                                   headers=letter.headers())
-            self.dead_letters += 1
-            log.warning("dead-lettered %s[%d]@%d to %s: %s (%s)", letter.topic,
-                        letter.partition, letter.offset, dlq, letter.reason, letter.detail)
+        self.dead_letters += await send_dead_letters(self._dlq_producer, self.risk_topic,
+                                                     letters)
+
+
+async def send_dead_letters(producer: Any, topic: str, letters: list[DeadLetter]) -> int:
+    """Produce each dead letter of ``topic`` to ``<topic>.dlq`` and wait for the broker (before
+    the offset commit: a crash repeats a letter, never loses one); how many were sent."""
+    dlq = Topics.dlq(topic)
+    for letter in letters:
+        await producer.send_and_wait(dlq, value=letter.value, key=letter.key,
+                                     headers=letter.headers())
+        log.warning("dead-lettered %s[%d]@%d to %s: %s (%s)", letter.topic,
+                    letter.partition, letter.offset, dlq, letter.reason, letter.detail)
+    return len(letters)
 
 
 def dead_letter_of(message: Any, reason: str, detail: str) -> DeadLetter:

@@ -33,6 +33,9 @@ ingest_to_risk_seconds                 histogram  document ingest (``ingested_at
 consumer_lag_messages{topic,partition} gauge      high watermark minus committed offset
 model_switches_total{outcome}          counter    live model pointer changes acted on: switched,
                                                   failed (the old model kept serving)
+review_candidates_total                counter    texts sampled for a human label (review)
+review_skipped_total{reason}           counter    scored texts not sampled: duplicate, seen,
+                                                  priority, budget, invalid
 build_info{version,model_version}      gauge      always 1
 drift_psi{kind,feature}                gauge      PSI of the live window against the model's
                                                   reference profile (``streams.drift``
@@ -115,6 +118,12 @@ STREAM_METRICS: dict[str, Spec] = {
     "model_switches_total": Spec(
         "counter", "Live model pointer changes acted on by the score stage: switched, or "
         "failed (the new model did not load; the old one kept serving).", ("outcome",)),
+    "review_candidates_total": Spec(
+        "counter", "Texts the score stage sampled for a human label (to the review topic)."),
+    "review_skipped_total": Spec(
+        "counter", "Scored texts not sampled for review: duplicate (not fresh), seen (scored "
+        "again), priority (below stream.review.min_priority or no reason), budget (the "
+        "source's per-minute budget spent), invalid.", ("reason",)),
     "ingest_to_risk_seconds": Spec(
         "histogram", "From a document's ingest (ingested_at) to its mention's commit in Redis; "
         "counted mentions only."),

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from models.records import Prediction
 from models.review import ReviewThresholds, review_score, targets
 from streams.contracts import Document, ReviewCandidate, ReviewTarget
+from streams.metrics import Metrics
 from streams.novelty import exact_hash
 from streams.settings import ReviewSettings
 
@@ -58,8 +59,10 @@ class TokenBucket:
 
 class ReviewSampler:
     def __init__(self, settings: ReviewSettings, topic: str,
-                 clock: Callable[[], float] = time.time, max_sources: int = MAX_SOURCES) -> None:
+                 clock: Callable[[], float] = time.time, max_sources: int = MAX_SOURCES,
+                 metrics: Metrics | None = None) -> None:
         self.settings, self.topic, self.clock = settings, topic, clock
+        self.metrics = metrics
         self.thresholds = ReviewThresholds(settings.low_confidence, settings.margin,
                                            settings.entity_confidence)
         self.max_sources = max_sources
@@ -67,6 +70,11 @@ class ReviewSampler:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._pending: list[ReviewCandidate] = []
         self.skipped = {"duplicate": 0, "seen": 0, "priority": 0, "budget": 0, "invalid": 0}
+
+    def _skip(self, reason: str) -> None:
+        self.skipped[reason] += 1
+        if self.metrics is not None:
+            self.metrics.inc("review_skipped_total", reason=reason)
 
     def _bucket(self, key: str, now: float) -> TokenBucket:
         bucket = self._buckets.get(key)
@@ -94,25 +102,25 @@ class ReviewSampler:
         scored = []
         for doc, pred in zip(docs, preds, strict=True):
             if doc.novelty.kind != "fresh":
-                self.skipped["duplicate"] += 1
+                self._skip("duplicate")
             elif not self._first_time(doc.doc_id):
-                self.skipped["seen"] += 1
+                self._skip("seen")
             else:
                 score = review_score(pred, self.thresholds)
                 if not score.reasons or score.priority < self.settings.min_priority:
-                    self.skipped["priority"] += 1
+                    self._skip("priority")
                 else:
                     scored.append((score.priority, doc, pred, score.reasons))
         out = []
         for priority, doc, pred, reasons in sorted(scored, key=lambda s: -s[0]):
             if not self._bucket(f"{doc.kind}:{doc.source}", now).take(now):
-                self.skipped["budget"] += 1
+                self._skip("budget")
                 continue
             try:
                 out.append(self._candidate(doc, pred, reasons, priority, model_version, now))
             except ValidationError:  # sampling never fails a score batch
                 log.exception("review candidate of %s not built", doc.doc_id)
-                self.skipped["invalid"] += 1
+                self._skip("invalid")
         return out
 
     def _candidate(self, doc: Document, pred: Prediction, reasons: Sequence[str],
@@ -133,7 +141,10 @@ class ReviewSampler:
 
     def observe(self, docs: Sequence[Document], preds: Sequence[Prediction],
                 model_version: str) -> None:
-        self._pending.extend(self.sample(docs, preds, model_version))
+        sampled = self.sample(docs, preds, model_version)
+        if self.metrics is not None:
+            self.metrics.inc("review_candidates_total", len(sampled))
+        self._pending.extend(sampled)
 
     def take(self) -> list[tuple[str, bytes, bytes]]:
         """(topic, key, value) of the candidates observed since the last call."""

@@ -94,7 +94,8 @@ def _review_sampler(parts: _Parts) -> ReviewSampler | None:
     settings = parts.settings.stream.review
     if not settings.enabled:
         return None
-    return ReviewSampler(settings, Topics(parts.settings.kafka.topic_prefix).review)
+    return ReviewSampler(settings, Topics(parts.settings.kafka.topic_prefix).review,
+                         metrics=parts.metrics)
 
 
 def _live_model(parts: _Parts, engine: InferenceEngine, linker: TickerLinker,

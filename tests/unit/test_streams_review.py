@@ -155,12 +155,17 @@ async def test_score_stage_sends_candidates_to_the_review_topic_as_side_output()
     engine = FixedEngine({"Apple unsure": prediction(), "Apple sure": prediction(SURE),
                           "Apple unsure copy": prediction()})
     clock = Clock()
-    score = Score(engine, Metrics(), clock=clock,
-                  review=ReviewSampler(ReviewSettings(), "p.review", clock))
+    metrics = Metrics()
+    score = Score(engine, metrics, clock=clock,
+                  review=ReviewSampler(ReviewSettings(), "p.review", clock, metrics=metrics))
     batch = [RawMessage("p.docs", 0, i, None, d.to_json_bytes()) for i, d in enumerate(docs)]
     out = await score.handle(batch)
     assert [(topic, key) for topic, key, _ in out.side] == [("p.review", b"news:wire:1")]
     candidate = ReviewCandidate.model_validate_json(out.side[0][2])
     assert candidate.text == "Apple unsure" and candidate.model_version == "m-7"
+    assert metrics.get("review_candidates_total") == 1
+    assert metrics.get("review_skipped_total", reason="duplicate") == 1
+    assert metrics.get("review_skipped_total", reason="priority") == 1
     assert (await score.handle(batch)).side == []  # the same batch again adds nothing
+    assert metrics.get("review_skipped_total", reason="seen") == 2
     assert (await Score(engine, Metrics(), clock=clock).handle(batch)).side == []
