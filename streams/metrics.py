@@ -35,7 +35,7 @@ model_switches_total{outcome}          counter    live model pointer changes act
                                                   failed (the old model kept serving)
 review_candidates_total                counter    texts sampled for a human label (review)
 review_skipped_total{reason}           counter    scored texts not sampled: duplicate, seen,
-                                                  priority, budget, invalid
+                                                  priority, budget, budget_total, invalid
 build_info{version,model_version}      gauge      always 1
 drift_psi{kind,feature}                gauge      PSI of the live window against the model's
                                                   reference profile (``streams.drift``
@@ -123,7 +123,8 @@ STREAM_METRICS: dict[str, Spec] = {
     "review_skipped_total": Spec(
         "counter", "Scored texts not sampled for review: duplicate (not fresh), seen (scored "
         "again), priority (below stream.review.min_priority or no reason), budget (the "
-        "source's per-minute budget spent), invalid.", ("reason",)),
+        "source's per-minute budget spent), budget_total (that of all sources together), "
+        "invalid.", ("reason",)),
     "ingest_to_risk_seconds": Spec(
         "histogram", "From a document's ingest (ingested_at) to its mention's commit in Redis; "
         "counted mentions only."),

@@ -10,7 +10,9 @@ side output. A document is a candidate when
 * :func:`models.review.review_score` gives it a reason and a priority of at least
   ``min_priority``,
 * its source still has budget: a token bucket per (kind, source) refilled at
-  ``per_source_per_minute`` and holding as many, so one noisy feed cannot fill the queue.
+  ``per_source_per_minute`` and holding as many, so one noisy feed cannot fill the queue, and
+  all sources together share one of ``per_minute``, so a feed that rotates its source names
+  cannot either.
   Within a batch the highest priorities spend the budget first.
 
 The clock is injected; nothing here does I/O.
@@ -67,9 +69,12 @@ class ReviewSampler:
                                            settings.entity_confidence)
         self.max_sources = max_sources
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        total = settings.per_minute  # all sources together
+        self._total = TokenBucket(max(1.0, total), total / 60.0, max(1.0, total), clock())
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._pending: list[ReviewCandidate] = []
-        self.skipped = {"duplicate": 0, "seen": 0, "priority": 0, "budget": 0, "invalid": 0}
+        self.skipped = {"duplicate": 0, "seen": 0, "priority": 0, "budget": 0, "budget_total": 0,
+                        "invalid": 0}
 
     def _skip(self, reason: str) -> None:
         self.skipped[reason] += 1
@@ -115,6 +120,9 @@ class ReviewSampler:
         for priority, doc, pred, reasons in sorted(scored, key=lambda s: -s[0]):
             if not self._bucket(f"{doc.kind}:{doc.source}", now).take(now):
                 self._skip("budget")
+                continue
+            if not self._total.take(now):
+                self._skip("budget_total")
                 continue
             try:
                 out.append(self._candidate(doc, pred, reasons, priority, model_version, now))

@@ -193,6 +193,11 @@ class ReviewSettings(BaseModel):
         default=6.0, gt=0,
         description="Candidates each source may add per minute (token bucket, burst as many).",
     )
+    per_minute: float = Field(
+        default=60.0, gt=0,
+        description="Candidates all sources together may add per minute (token bucket, burst "
+        "as many): a feed that rotates its source names cannot flood the queue.",
+    )
     min_priority: float = Field(
         default=0.5, ge=0, le=1, description="Lowest priority (0..1) of a sampled text."
     )

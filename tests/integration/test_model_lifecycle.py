@@ -63,7 +63,7 @@ async def sample_into_queue(model: str, texts: list[str], db_url: str) -> int:
     docs = [decode_document(article(i, t), "news", limits, now) for i, t in enumerate(texts)]
     # a wide net: every text below 99.9 % confidence has a reason, no budget in the way
     review = ReviewSettings(low_confidence=0.999, min_priority=0.0,
-                            per_source_per_minute=10_000)
+                            per_source_per_minute=10_000, per_minute=10_000)
     sampler = ReviewSampler(review, "review")
     with load_engine(SETTINGS.model_copy(update={"path": model}),
                      EngineSettings(max_wait_ms=0.0)) as engine:

@@ -93,6 +93,16 @@ def test_budget_per_source_refills_with_the_clock() -> None:
     assert len(later) == 3
 
 
+def test_a_feed_rotating_its_source_names_meets_the_budget_of_all_sources() -> None:
+    clock = Clock()
+    s = sampler(clock, per_source_per_minute=6, per_minute=10)
+    rotating = [doc(i, f"src{i}") for i in range(50)]  # a fresh bucket for every name
+    assert len(s.sample(rotating, [prediction()] * 50, "m")) == 10
+    assert s.skipped["budget_total"] == 40 and s.skipped["budget"] == 0
+    clock.t += 6  # a tenth of a minute: one more for all sources together
+    assert len(s.sample([doc(i, f"new{i}") for i in range(5)], [prediction()] * 5, "m")) == 1
+
+
 def test_the_budget_goes_to_the_highest_priorities_of_a_batch() -> None:
     s = sampler(Clock(), per_source_per_minute=1)
     mild = {"negative": 0.2, "neutral": 0.3, "positive": 0.5}  # 0.75
