@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -78,6 +79,31 @@ def target_eval(engine: InferenceEngine, examples: Sequence[TargetExample]) -> d
     return report
 
 
+class _Counted:
+    """An engine whose blocking predictions advance a progress bar (on a terminal's stderr
+    only), a text a step; every other attribute is the engine's own."""
+
+    def __init__(self, engine: InferenceEngine, desc: str, total: int) -> None:
+        from tqdm.auto import tqdm
+
+        self._engine = engine
+        self._bar = tqdm(desc=desc, total=total, unit="text", disable=None, leave=False)
+
+    def predict_sync(self, texts: Sequence[str], *args: Any, **kwargs: Any) -> list[Prediction]:
+        out = self._engine.predict_sync(texts, *args, **kwargs)
+        self._bar.update(len(texts))
+        return out
+
+    def __enter__(self) -> InferenceEngine:
+        return self  # type: ignore[return-value]  # stands in for the engine it wraps
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+
 def validate(
     loaded: LoadedModel,
     sentiment: dict[str, list[SentimentExample]],
@@ -90,7 +116,9 @@ def validate(
     was_training = loaded.network.training
     loaded.network.eval()
     metrics: dict = {}
-    with torch.inference_mode(), torch_engine(loaded, max_length) as engine:
+    total = sum(len(rows) for rows in sentiment.values()) + len(entities) + len(targets)
+    with (torch.inference_mode(), torch_engine(loaded, max_length) as served,
+          _Counted(served, "validate", total) as engine):
         for source, rows in sentiment.items():
             report, _ = sentiment_eval(engine, rows)
             metrics[source] = {k: report[k] for k in ("n", "accuracy", "macro_f1")}
