@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from models.review import ReviewReason
+from models.review import REVIEW_REASONS, ReviewReason
 from models.tickers import MAX_TICKER_LENGTH, TICKER_PATTERN
 
 SCHEMA_VERSION = 1
@@ -259,25 +259,32 @@ class ReviewTarget(_Record):
         description="'entity': the target head; 'document': the document's, given to it.")
 
 
+# The longest document id ingest makes: `filing:` + a 128-character source and a 256-character
+# id, each character of them escaped to at most 3 (streams.text.doc_id_for); the review
+# queue's SQL columns hold what these bounds let through, so no record stalls its consumer.
+MAX_DOC_ID_LENGTH = len("filing::") + 3 * (128 + 256)
+MAX_MODEL_VERSION_LENGTH = 512
+
+
 class ReviewCandidate(_Record):
     """A fresh document worth a human label (topic ``review``, key = doc_id): see
     docs/review.md for the reasons and the priority."""
 
     schema_version: Literal[1] = 1
-    doc_id: str
+    doc_id: str = Field(min_length=1, max_length=MAX_DOC_ID_LENGTH)
     kind: DocumentKind
-    source: str
+    source: str = Field(min_length=1, max_length=128)
     text: str = Field(max_length=20_000, description="The text, cut to "
                       "stream.review.max_text_chars.")
     text_truncated: bool = False
     text_hash: str = Field(min_length=1, max_length=64,
                            description="Hash of the whole normalised text (novelty's exact "
                            "hash): a second exact copy is not stored.")
-    model_version: str
+    model_version: str = Field(max_length=MAX_MODEL_VERSION_LENGTH)
     label: Sentiment = Field(description="The document head's label.")
     probabilities: Probabilities
     confidence: float = Field(ge=0.0, le=1.0)
-    reasons: list[ReviewReason] = Field(min_length=1)
+    reasons: list[ReviewReason] = Field(min_length=1, max_length=len(REVIEW_REASONS))
     priority: float = Field(ge=0.0, le=1.0)
     targets: list[ReviewTarget] = Field(default_factory=list, max_length=64)
     scored_at: AwareDatetime

@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from streams.contracts import MAX_DOC_ID_LENGTH, MAX_MODEL_VERSION_LENGTH
+
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite returns naive ones)."""
@@ -197,12 +199,12 @@ class ReviewItem(Base):
         sa.Index("ix_review_items_queue", "labelled_at", "exported_at", "priority"),
     )
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    doc_id: Mapped[str] = mapped_column(sa.String(512), unique=True)
+    doc_id: Mapped[str] = mapped_column(sa.String(MAX_DOC_ID_LENGTH), unique=True)
     text_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     kind: Mapped[str] = mapped_column(sa.String(16))
     source: Mapped[str] = mapped_column(sa.String(128))
     text: Mapped[str] = mapped_column(sa.Text)
-    model_version: Mapped[str] = mapped_column(sa.String(128))
+    model_version: Mapped[str] = mapped_column(sa.String(MAX_MODEL_VERSION_LENGTH))
     predicted: Mapped[str] = mapped_column(sa.String(16))
     confidence: Mapped[float]
     probabilities: Mapped[str] = mapped_column(sa.Text)  # JSON object
@@ -215,6 +217,9 @@ class ReviewItem(Base):
     labelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+MAX_ENTITY_LENGTH = 256  # of a labelled entity (the import refuses a longer one)
+
+
 class ReviewLabel(Base):
     """A human label of a review item: of the document (``entity`` "") or of one entity."""
 
@@ -222,7 +227,7 @@ class ReviewLabel(Base):
     __table_args__ = (sa.UniqueConstraint("item_id", "entity", name="uq_review_labels_entity"),)
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     item_id: Mapped[int] = mapped_column(sa.ForeignKey("review_items.id", ondelete="CASCADE"))
-    entity: Mapped[str] = mapped_column(sa.String(256), default="")
+    entity: Mapped[str] = mapped_column(sa.String(MAX_ENTITY_LENGTH), default="")
     label: Mapped[str] = mapped_column(sa.String(16))
     labelled_by: Mapped[str] = mapped_column(sa.String(128))
     labelled_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from pydantic import ValidationError
 
 from alerts.store.review import Label, ReviewStore
 from alerts.store.tables import ReviewLabel
-from streams.contracts import ReviewCandidate
+from streams.contracts import MAX_DOC_ID_LENGTH, MAX_MODEL_VERSION_LENGTH, ReviewCandidate
 from tickerpulse.cli.main import cli
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
@@ -210,3 +211,20 @@ def test_an_entity_that_is_not_in_the_text_is_refused(store: ReviewStore, db_url
     assert result.exit_code == 1 and "c.entities.csv:2: entity 'Microsoft' is not in the text" \
         in result.output
     assert store.labels() == []
+
+
+def test_what_the_contract_lets_through_fits_the_columns(store: ReviewStore) -> None:
+    """The longest document id ingest makes and the longest model version the contract takes
+    are stored (on PostgreSQL too, whose columns enforce their lengths); anything longer is
+    refused by the contract, so the review consumer dead-letters it instead of retrying."""
+    longest_id = "filing:" + "%3A" * 128 + ":" + "%3A" * 256
+    assert len(longest_id) == MAX_DOC_ID_LENGTH
+    big = candidate(1).model_copy(update={"doc_id": longest_id, "source": "s" * 128,
+                                          "model_version": "m" * MAX_MODEL_VERSION_LENGTH})
+    assert store.add([big], T0).added == 1
+    raw = candidate(2).model_dump(mode="json")
+    for field, value in (("doc_id", "x" * (MAX_DOC_ID_LENGTH + 1)), ("source", "s" * 129),
+                         ("model_version", "m" * (MAX_MODEL_VERSION_LENGTH + 1)),
+                         ("reasons", ["low_confidence"] * 5)):
+        with pytest.raises(ValidationError):
+            ReviewCandidate.model_validate({**raw, field: value})

@@ -27,6 +27,7 @@ from typing import Any
 import click
 
 from alerts.store.review import DOCUMENT, Label, ReviewRow, ReviewStore
+from alerts.store.tables import MAX_ENTITY_LENGTH
 from models.records import SENTIMENT_LABELS
 from streams.contracts import utc_now
 from tickerpulse.settings import load_settings
@@ -181,6 +182,9 @@ def _parse(path: Path, reader: Any) -> ParsedFile:
             entity = row[at["entity"]].strip()
             if not entity or entity.lower() not in row[at["text"]].lower():
                 raise ReviewFileError(path, line, f"entity {entity!r} is not in the text")
+            if len(entity) > MAX_ENTITY_LENGTH:
+                raise ReviewFileError(path, line, f"entity has {len(entity)} characters, "
+                                      f"at most {MAX_ENTITY_LENGTH}")
         key = (int(raw_id), entity)
         if key in labels and labels[key][0] != label:
             raise ReviewFileError(path, line, f"review_id {raw_id}{' ' + entity if entity else ''}"
