@@ -30,7 +30,7 @@ import torch
 from models.added_data import AddedData, load_added
 from models.card import library_versions, read_card, write_card
 from models.data import Corpus, load_corpus
-from models.evaluate import sentiment_eval, target_eval, torch_engine, validate
+from models.evaluate import validate
 from models.guard import DEFAULT_MAX_DROP, GuardReport, check
 from models.settings import ModelSettings
 from models.store import LoadedModel, load_model, save_model, weights_digest, write_meta
@@ -118,18 +118,13 @@ def _same_split(metrics: dict, corpus: Corpus) -> bool:
 
 
 def added_metrics(loaded: LoadedModel, added: AddedData, max_length: int) -> dict:
-    """Accuracy on the added rows themselves (document and entity rows)."""
-    out: dict = {}
-    was_training = loaded.network.training
-    loaded.network.eval()
-    with torch.inference_mode(), torch_engine(loaded, max_length) as engine:
-        if added.sentiment:
-            report, _ = sentiment_eval(engine, added.sentiment)
-            out["sentiment"] = {k: report[k] for k in ("n", "accuracy", "macro_f1")}
-        if added.targets:
-            report = target_eval(engine, added.targets)
-            out["targets"] = {k: report[k] for k in ("n", "accuracy", "macro_f1")}
-    loaded.network.train(was_training)
+    """Accuracy on the added rows themselves (document and entity rows), measured as the
+    validation is (`models.evaluate.validate`)."""
+    metrics = validate(loaded, {"sentiment": added.sentiment} if added.sentiment else {}, (),
+                       max_length, added.targets)
+    out = {"sentiment": metrics["sentiment"]} if "sentiment" in metrics else {}
+    if "targets" in metrics:
+        out["targets"] = {k: metrics["targets"][k] for k in ("n", "accuracy", "macro_f1")}
     return out
 
 

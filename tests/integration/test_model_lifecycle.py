@@ -24,13 +24,13 @@ from models.api import load_engine
 from models.card import read_card
 from models.data import load_corpus
 from models.settings import EngineSettings, ModelSettings
-from models.store import serving_path
 from streams.codec import Limits, decode_document
 from streams.contracts import ReviewCandidate
 from streams.metrics import Metrics
 from streams.processing import Score
 from streams.review import ReviewSampler
 from streams.settings import ReviewSettings, StreamSettings
+from support.models import default_model_or_skip
 from tickerpulse.cli.main import cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -40,13 +40,7 @@ TEXTS = 80
 
 @pytest.fixture(scope="module")
 def parent() -> str:
-    try:
-        path = serving_path(None, SETTINGS.cache_dir)
-    except Exception:  # noqa: BLE001 - not built yet
-        pytest.skip("no default model: run `tickerpulse model build-default`")
-    if not (SETTINGS.data_dir / "tfns_train.csv").exists():
-        pytest.skip(f"no shared data at {SETTINGS.data_dir}")
-    return path
+    return default_model_or_skip(SETTINGS)
 
 
 def article(i: int, text: str) -> bytes:

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 from models.card import read_card
 from models.data import load_corpus
 from models.settings import ModelSettings
-from models.store import load_model, serving_path
+from models.store import load_model
+from support.models import default_model_or_skip
 from tickerpulse.cli.main import cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -28,12 +29,7 @@ FLIP = {"positive": "negative", "negative": "positive"}
 
 @pytest.fixture(scope="module")
 def parent():
-    try:
-        path = serving_path(None, SETTINGS.cache_dir)
-    except Exception:  # noqa: BLE001 - not built yet
-        pytest.skip("no default model: run `tickerpulse model build-default`")
-    if not (SETTINGS.data_dir / "tfns_train.csv").exists():
-        pytest.skip(f"no shared data at {SETTINGS.data_dir}")
+    path = default_model_or_skip(SETTINGS)
     card = read_card(path) or {}
     seed = card.get("hyperparameters", {}).get("seed", SETTINGS.seed)
     return path, card, load_corpus(SETTINGS.data_dir, seed)
